@@ -1,0 +1,156 @@
+"""Every hyperparameter of a training run, validated in one place.
+
+The CLI (`scripts/train.py`) only parses flags into a `TrainConfig`; library users build
+one directly. Both get the same checks, each raising `InputError` naming the field.
+"""
+
+import dataclasses
+import math
+
+from reinforce_tf.errors import InputError
+
+UPDATE_MODES = ("step", "episode", "batch")
+OPTIMIZERS = ("adam", "sgd", "rmsprop")
+# Envs stepped in parallel by a `batch` update when --num_envs is not given: enough to
+# amortise one compiled act() call over many env steps, and no more than the batch.
+DEFAULT_BATCH_NUM_ENVS = 16
+
+
+def parse_hidden_sizes(text: str) -> tuple[int, ...]:
+    """Parses "64,64" into (64, 64); "" gives () (a linear policy).
+
+    Raises:
+        InputError: an item that is not a positive integer.
+    """
+    items = [item.strip() for item in text.split(",")] if text.strip() else []
+    if not all(item.isdigit() and int(item) > 0 for item in items):
+        raise InputError(
+            "must be a comma list of positive integers such as 64,64 (empty for a "
+            f"linear policy); got {text!r}",
+            field="hidden_sizes",
+        )
+    return tuple(int(item) for item in items)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """A REINFORCE training run.
+
+    Attributes:
+        env: Gymnasium environment id.
+        seed: seeds the weights, the envs and action sampling; same seed, same run.
+        total_steps: budget of env steps (steps of counted episodes).
+        learning_rate: optimizer step size α, > 0.
+        optimizer: one of OPTIMIZERS.
+        gamma: discount γ in [0, 1].
+        hidden_sizes: widths of the tanh hidden layers; () is a linear policy.
+        update: "step" (one minimize per time step), "episode" (one per episode) or
+            "batch" (one per `batch_episodes` episodes).
+        gamma_power: weight the step at time t by γ^t, as in Sutton & Barto's pseudo-code.
+        batch_episodes: episodes per update in `batch` mode.
+        num_envs: envs stepped in parallel; None picks 1 for step/episode updates and
+            min(batch_episodes, DEFAULT_BATCH_NUM_ENVS) for batch.
+        normalize_returns: standardise G over the update's steps; None means on for
+            `batch`, off otherwise.
+        target_return: stop when the mean return of the last 100 episodes reaches it;
+            None takes the env spec's reward_threshold (no early stop if it has none).
+        save_path: where the trained policy is written; must end in ".keras".
+    """
+
+    env: str = "CartPole-v1"
+    seed: int = 0
+    total_steps: int = 1_000_000
+    learning_rate: float = 0.01
+    optimizer: str = "adam"
+    gamma: float = 0.99
+    hidden_sizes: tuple[int, ...] = (32,)
+    update: str = "batch"
+    gamma_power: bool = False
+    batch_episodes: int = 16
+    num_envs: int | None = None
+    normalize_returns: bool | None = None
+    target_return: float | None = None
+    save_path: str = "policy.keras"
+
+    def __post_init__(self):
+        def check(ok: bool, field: str, allowed: str):
+            if not ok:
+                value = getattr(self, field)
+                raise InputError(f"must be {allowed}; got {value!r}", field=field)
+
+        check(isinstance(self.env, str) and bool(self.env), "env", "a Gymnasium id")
+        check(_is_int(self.seed) and self.seed >= 0, "seed", "an integer >= 0")
+        check(_is_int(self.total_steps) and self.total_steps > 0, "total_steps", "an integer > 0")
+        check(
+            _is_real(self.learning_rate) and 0 < self.learning_rate < math.inf,
+            "learning_rate",
+            "a finite number > 0",
+        )
+        check(self.optimizer in OPTIMIZERS, "optimizer", f"one of {', '.join(OPTIMIZERS)}")
+        check(_is_real(self.gamma) and 0 <= self.gamma <= 1, "gamma", "in [0, 1]")
+        check(
+            isinstance(self.hidden_sizes, tuple)
+            and all(_is_int(size) and size > 0 for size in self.hidden_sizes),
+            "hidden_sizes",
+            "a tuple of positive integers",
+        )
+        check(self.update in UPDATE_MODES, "update", f"one of {', '.join(UPDATE_MODES)}")
+        check(
+            _is_int(self.batch_episodes) and self.batch_episodes > 0,
+            "batch_episodes",
+            "an integer > 0",
+        )
+        check(
+            self.num_envs is None or (_is_int(self.num_envs) and self.num_envs > 0),
+            "num_envs",
+            "an integer > 0",
+        )
+        if self.update == "batch":
+            check(
+                self.envs <= self.batch_episodes,
+                "num_envs",
+                f"at most --batch_episodes ({self.batch_episodes}), since each env "
+                "plays whole episodes of the batch",
+            )
+        else:
+            check(
+                self.envs == 1,
+                "num_envs",
+                f"1 with --update={self.update}, since each episode must be played by "
+                "the parameters it updates",
+            )
+        check(
+            self.target_return is None
+            or (_is_real(self.target_return) and not math.isnan(self.target_return)),
+            "target_return",
+            "a number (inf never stops early)",
+        )
+        check(self.save_path.endswith(".keras"), "save_path", 'a path ending in ".keras"')
+
+    @property
+    def envs(self) -> int:
+        """The number of parallel envs, with the default resolved."""
+        if self.num_envs is not None:
+            return self.num_envs
+        if self.update == "batch":
+            return min(self.batch_episodes, DEFAULT_BATCH_NUM_ENVS)
+        return 1
+
+    @property
+    def episodes_per_update(self) -> int:
+        return self.batch_episodes if self.update == "batch" else 1
+
+    @property
+    def normalize(self) -> bool:
+        """Whether returns are standardised, with the default resolved."""
+        if self.normalize_returns is None:
+            return self.update == "batch"
+        return self.normalize_returns
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

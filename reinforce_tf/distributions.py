@@ -1,0 +1,87 @@
+"""The policy's action distributions in pure TensorFlow.
+
+Shapes: B = batch of states, A = number of discrete actions, D = action dimensions.
+Each distribution is a NamedTuple of its parameters, so it passes through `tf.function`.
+"""
+
+import math
+from typing import NamedTuple
+
+import tensorflow as tf
+
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+class Categorical(NamedTuple):
+    """π(a|s) = softmax(logits)_a over A actions.
+
+    Attributes:
+        logits: [B, A] float32 unnormalised log-probabilities.
+    """
+
+    logits: tf.Tensor
+
+    def log_prob(self, actions: tf.Tensor) -> tf.Tensor:
+        """ln π(a|s) = logits_a − logsumexp(logits), via log-softmax for stability.
+
+        Args:
+            actions: [B] integer action indices.
+
+        Returns:
+            [B] float32 log-probabilities.
+        """
+        log_probs = tf.nn.log_softmax(self.logits)  # [B, A]
+        return tf.gather(log_probs, tf.cast(actions, tf.int32), axis=1, batch_dims=1)
+
+    def entropy(self) -> tf.Tensor:
+        """H = −Σ_a π(a) ln π(a); [B]."""
+        log_probs = tf.nn.log_softmax(self.logits)
+        return -tf.reduce_sum(tf.exp(log_probs) * log_probs, axis=-1)
+
+    def sample(self, rng: tf.random.Generator) -> tf.Tensor:
+        """Gumbel-max sampling: argmax_a(logits_a + g_a), g_a ~ Gumbel(0, 1); [B] int32."""
+        uniform = rng.uniform(tf.shape(self.logits), minval=1e-20, maxval=1.0)
+        gumbel = -tf.math.log(-tf.math.log(uniform))
+        return tf.argmax(self.logits + gumbel, axis=-1, output_type=tf.int32)
+
+    def mode(self) -> tf.Tensor:
+        """The most probable action; [B] int32."""
+        return tf.argmax(self.logits, axis=-1, output_type=tf.int32)
+
+
+class DiagGaussian(NamedTuple):
+    """π(a|s) = Π_d N(a_d; μ_d(s), σ_d²), σ = exp(log_std).
+
+    Attributes:
+        mean: [B, D] float32 μ.
+        log_std: [B, D] (or broadcastable) float32 ln σ.
+    """
+
+    mean: tf.Tensor
+    log_std: tf.Tensor
+
+    def log_prob(self, actions: tf.Tensor) -> tf.Tensor:
+        """ln π(a|s) = Σ_d [−½((a_d − μ_d)/σ_d)² − ln σ_d − ½ ln 2π].
+
+        Args:
+            actions: [B, D] float actions as sampled, before any clipping to bounds.
+
+        Returns:
+            [B] float32 log-densities.
+        """
+        z = (tf.cast(actions, tf.float32) - self.mean) * tf.exp(-self.log_std)
+        log_density = -0.5 * tf.square(z) - self.log_std - 0.5 * _LOG_2PI
+        return tf.reduce_sum(log_density, axis=-1)
+
+    def entropy(self) -> tf.Tensor:
+        """H = Σ_d [ln σ_d + ½ ln(2πe)]; [B]."""
+        log_std = tf.broadcast_to(self.log_std, tf.shape(self.mean))
+        return tf.reduce_sum(log_std + 0.5 * (_LOG_2PI + 1.0), axis=-1)
+
+    def sample(self, rng: tf.random.Generator) -> tf.Tensor:
+        """a = μ + σ ε, ε ~ N(0, I); [B, D] float32."""
+        return self.mean + tf.exp(self.log_std) * rng.normal(tf.shape(self.mean))
+
+    def mode(self) -> tf.Tensor:
+        """The mean μ; [B, D] float32."""
+        return self.mean

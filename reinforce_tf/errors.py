@@ -1,0 +1,22 @@
+"""The one exception type for bad user input.
+
+Scripts catch `InputError` and print its message as a single line; anything else is
+a bug and keeps its traceback.
+"""
+
+
+class InputError(ValueError):
+    """A bad value from the user: a config field, an env id, a space or a file.
+
+    Attributes:
+        field: the config field, flag or file argument at fault (e.g. "gamma"),
+            so the CLI can say `--gamma: ...`; None when there is no single one.
+    """
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+    def __str__(self) -> str:
+        message = super().__str__()
+        return f"{self.field}: {message}" if self.field else message

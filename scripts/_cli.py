@@ -1,0 +1,64 @@
+"""What the scripts share: a quiet TensorFlow import and one-line errors.
+
+Import this module before anything that imports TensorFlow: it loads TensorFlow with the
+process's stderr (file descriptor 2) sent to /dev/null, hiding the C++ start-up lines
+(oneDNN, CUDA probing) that no environment variable silences.
+"""
+
+import contextlib
+import os
+import sys
+
+from absl import flags
+
+
+@contextlib.contextmanager
+def _stderr_silenced():
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+with _stderr_silenced():
+    import tensorflow as tf
+
+    tf.constant(0.0).numpy()  # device start-up prints too; do it here, silenced
+
+from reinforce_tf.errors import InputError  # noqa: E402
+
+
+def fail(message: str) -> None:
+    """Prints `message` as one line on stderr and exits with status 2."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing with each error as one line instead of a usage dump."""
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as error:
+        fail(str(error))
+
+
+def run_reporting_input_errors(function, *args):
+    """Calls `function(*args)`; a bad input (`InputError`) becomes a one-line error.
+
+    A field of the error is named as its flag: `--gamma: must be in [0, 1]; got 2.0`.
+    """
+    try:
+        return function(*args)
+    except InputError as error:
+        message = super(InputError, error).__str__()
+        fail(f"--{error.field}: {message}" if error.field else message)
+    except KeyboardInterrupt:
+        fail("interrupted")

@@ -1,0 +1,48 @@
+"""Evaluate a saved policy: run episodes and print mean ± std, min and max of the returns.
+
+    python scripts/evaluate.py --policy=policy.keras --episodes=20 [--greedy]
+"""
+
+import _cli  # noqa: F401  (first: imports TensorFlow quietly)
+import numpy as np
+from absl import app, flags
+
+from reinforce_tf import evaluate, load_policy
+from reinforce_tf.saving import load_metadata
+
+_POLICY = flags.DEFINE_string("policy", "policy.keras", "The .keras policy file to load.")
+_ENV = flags.DEFINE_string(
+    "env", None, "Gymnasium environment id. Default: the env the policy was trained on."
+)
+_EPISODES = flags.DEFINE_integer("episodes", 20, "Episodes to run (> 0).")
+_GREEDY = flags.DEFINE_bool(
+    "greedy", False, "Take the most probable action (or the mean) instead of sampling."
+)
+_SEED = flags.DEFINE_integer("seed", 0, "Seeds the envs and action sampling (>= 0).")
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        _cli.fail(f"unexpected arguments {argv[1:]}; every option is a --flag")
+    env_id, returns = _cli.run_reporting_input_errors(_evaluate)
+    mode = "greedy" if _GREEDY.value else "sampled"
+    print(
+        f"{env_id}, {len(returns)} episodes, {mode} actions: return "
+        f"{returns.mean():.2f} ± {returns.std():.2f} (min {returns.min():.2f}, "
+        f"max {returns.max():.2f})"
+    )
+
+
+def _evaluate() -> tuple[str, np.ndarray]:
+    if _SEED.value < 0:
+        raise _cli.InputError(f"must be an integer >= 0; got {_SEED.value}", field="seed")
+    policy = load_policy(_POLICY.value)
+    env_id = _ENV.value or load_metadata(_POLICY.value).get("env")
+    if not env_id:
+        raise _cli.InputError("the policy file does not record its env; pass --env", "env")
+    returns = evaluate(policy, env_id, _EPISODES.value, greedy=_GREEDY.value, seed=_SEED.value)
+    return env_id, returns
+
+
+if __name__ == "__main__":
+    app.run(main, flags_parser=_cli.parse_flags)

@@ -1,0 +1,104 @@
+"""Train a policy by REINFORCE and save it as a Keras model.
+
+    python scripts/train.py                                   # CartPole-v1 → policy.keras
+    python scripts/train.py --env=Acrobot-v1 --seed=3 --save_path=/tmp/acrobot.keras
+"""
+
+import _cli  # noqa: F401  (first: imports TensorFlow quietly)
+from absl import app, flags
+
+from reinforce_tf import config as config_lib
+from reinforce_tf import train
+
+_DEFAULTS = config_lib.TrainConfig()
+
+_ENV = flags.DEFINE_string("env", _DEFAULTS.env, "Gymnasium environment id.")
+_SEED = flags.DEFINE_integer(
+    "seed", _DEFAULTS.seed, "Seeds weights, envs and sampling (>= 0); same seed, same run."
+)
+_TOTAL_STEPS = flags.DEFINE_integer(
+    "total_steps", _DEFAULTS.total_steps, "Budget of env steps (> 0)."
+)
+_LEARNING_RATE = flags.DEFINE_float(
+    "learning_rate", _DEFAULTS.learning_rate, "Optimizer step size α (> 0)."
+)
+_OPTIMIZER = flags.DEFINE_enum(
+    "optimizer", _DEFAULTS.optimizer, config_lib.OPTIMIZERS, "Optimizer."
+)
+_GAMMA = flags.DEFINE_float("gamma", _DEFAULTS.gamma, "Discount γ, in [0, 1].")
+_HIDDEN_SIZES = flags.DEFINE_string(
+    "hidden_sizes",
+    ",".join(map(str, _DEFAULTS.hidden_sizes)),
+    "Comma list of tanh hidden-layer widths, e.g. 64,64; empty for a linear policy.",
+)
+_UPDATE = flags.DEFINE_enum(
+    "update",
+    _DEFAULTS.update,
+    config_lib.UPDATE_MODES,
+    "step: one minimize per time step (Sutton & Barto's pseudo-code); episode: one per "
+    "episode on -Σ_t G_t ln π; batch: one per --batch_episodes episodes.",
+)
+_GAMMA_POWER = flags.DEFINE_bool(
+    "gamma_power", _DEFAULTS.gamma_power, "Weight step t by γ^t, as in Sutton & Barto."
+)
+_BATCH_EPISODES = flags.DEFINE_integer(
+    "batch_episodes", _DEFAULTS.batch_episodes, "Episodes per update with --update=batch (> 0)."
+)
+_NUM_ENVS = flags.DEFINE_integer(
+    "num_envs",
+    None,
+    "Envs stepped in parallel (> 0). Default: 1 for step/episode updates, "
+    f"min(batch_episodes, {config_lib.DEFAULT_BATCH_NUM_ENVS}) for batch.",
+)
+_NORMALIZE_RETURNS = flags.DEFINE_bool(
+    "normalize_returns",
+    None,
+    "Standardise G_t over each update's steps. Default: on for batch, off otherwise.",
+)
+_TARGET_RETURN = flags.DEFINE_float(
+    "target_return",
+    None,
+    "Stop when the mean return of the last 100 episodes reaches this. Default: the env's "
+    "reward_threshold; inf never stops early.",
+)
+_SAVE_PATH = flags.DEFINE_string(
+    "save_path", _DEFAULTS.save_path, "Where to write the policy; must end in .keras."
+)
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        _cli.fail(f"unexpected arguments {argv[1:]}; every option is a --flag")
+    result = _cli.run_reporting_input_errors(_train)
+    state = "reached" if result.solved else "did not reach"
+    print(
+        f"{state} the target: mean return {result.mean_return:.2f} over the last "
+        f"{min(result.episodes, 100)} episodes after {result.steps:,} steps "
+        f"({result.episodes:,} episodes, {result.seconds:.1f}s)"
+    )
+    print(f"policy saved to {result.save_path}")
+
+
+def _train():
+    config = config_lib.TrainConfig(
+        env=_ENV.value,
+        seed=_SEED.value,
+        total_steps=_TOTAL_STEPS.value,
+        learning_rate=_LEARNING_RATE.value,
+        optimizer=_OPTIMIZER.value,
+        gamma=_GAMMA.value,
+        hidden_sizes=config_lib.parse_hidden_sizes(_HIDDEN_SIZES.value),
+        update=_UPDATE.value,
+        gamma_power=_GAMMA_POWER.value,
+        batch_episodes=_BATCH_EPISODES.value,
+        num_envs=_NUM_ENVS.value,
+        normalize_returns=_NORMALIZE_RETURNS.value,
+        target_return=_TARGET_RETURN.value,
+        save_path=_SAVE_PATH.value,
+    )
+    print(f"training on {config.env} with {config}", flush=True)
+    return train(config, progress=lambda line: print(line, flush=True))
+
+
+if __name__ == "__main__":
+    app.run(main, flags_parser=_cli.parse_flags)
