@@ -32,8 +32,8 @@ def reinforce_loss(log_probs: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
 class Reinforce:
     """Updates a policy by REINFORCE; each update is one (or, per step, T) `minimize` calls.
 
-    The update functions are `tf.function`s with `reduce_retracing`, so episodes of new
-    lengths reuse one trace with an unknown N.
+    `update` and `update_per_step` are `tf.function`s with `reduce_retracing`, so episodes
+    of new lengths reuse one trace with an unknown N.
     """
 
     def __init__(self, policy: keras.Model, optimizer: Minimize):
@@ -41,13 +41,16 @@ class Reinforce:
         self.optimizer = optimizer
         self._parameters = distribution_model(policy)
         optimizer.build(policy.trainable_variables)
+        # Compiled here, not by decorating the methods: a decorated method holds only a
+        # weak reference to `self`, and `Reinforce(...).update(...)` would lose its agent.
+        self.update = tf.function(self._update, reduce_retracing=True)
+        self.update_per_step = tf.function(self._update_per_step, reduce_retracing=True)
 
     def log_prob(self, observations: tf.Tensor, actions: tf.Tensor) -> tf.Tensor:
         """ln π(A_t|S_t, θ) for observations [N, O] and actions [N] or [N, D]; [N]."""
         return make_distribution(self._parameters(observations)).log_prob(actions)
 
-    @tf.function(reduce_retracing=True)
-    def update(
+    def _update(
         self,
         observations: tf.Tensor,
         actions: tf.Tensor,
@@ -67,8 +70,7 @@ class Reinforce:
         self.optimizer.minimize(loss, self.policy.trainable_variables, tape=tape)
         return loss
 
-    @tf.function(reduce_retracing=True)
-    def update_per_step(
+    def _update_per_step(
         self, observations: tf.Tensor, actions: tf.Tensor, weights: tf.Tensor
     ) -> tf.Tensor:
         """Sutton & Barto's loop: for t = 0 … T−1, one `minimize` on −w_t ln π(A_t|S_t, θ).

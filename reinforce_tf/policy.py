@@ -80,10 +80,10 @@ def distribution_model(policy: keras.Model) -> keras.Model:
     """
     layers = {layer.name for layer in policy.layers}
     if "logits" in layers:
-        return keras.Model(policy.inputs, policy.get_layer("logits").output)
+        return keras.Model(policy.input, policy.get_layer("logits").output)
     if {"mean", "log_std"} <= layers:
         outputs = {name: policy.get_layer(name).output for name in ("mean", "log_std")}
-        return keras.Model(policy.inputs, outputs)
+        return keras.Model(policy.input, outputs)
     raise InputError(
         "is not a reinforce_tf policy: it has no layer named 'logits' or 'mean'/'log_std'",
         field="policy",

@@ -1,0 +1,62 @@
+"""The scripts as a user runs them: bad input gives one clean line and no file."""
+
+import gymnasium as gym
+import pytest
+
+from reinforce_tf.policy import build_policy
+from reinforce_tf.saving import save_policy
+
+BAD_TRAIN_FLAGS = [
+    (["--env=NoSuchEnv-v0"], "--env: unknown environment id 'NoSuchEnv-v0'"),
+    (["--env=Blackjack-v1"], "--env: observation space Tuple("),
+    (["--env=FrozenLake-v1"], "--env: observation space Discrete(16) is not supported"),
+    (["--gamma=1.5"], "--gamma: must be in [0, 1]; got 1.5"),
+    (["--learning_rate=0"], "--learning_rate: must be a finite number > 0; got 0.0"),
+    (["--total_steps=0"], "--total_steps: must be an integer > 0; got 0"),
+    (["--batch_episodes=-1"], "--batch_episodes: must be an integer > 0; got -1"),
+    (["--num_envs=0"], "--num_envs: must be an integer > 0; got 0"),
+    (["--hidden_sizes=64,x"], "--hidden_sizes: must be a comma list of positive integers"),
+    (["--optimizer=adagrad"], "flag --optimizer=adagrad: value should be one of"),
+    (["--update=sometimes"], "flag --update=sometimes: value should be one of"),
+    (["--gamma=abc"], "flag --gamma=abc: could not convert string to float"),
+    (["--no_such_flag=1"], "Unknown command line flag 'no_such_flag'"),
+    (["--save_path=policy.h5"], '--save_path: must be a path ending in ".keras"'),
+    (["--save_path=missing/policy.keras"], "--save_path: folder 'missing' does not exist"),
+]
+
+
+def assert_one_line_error(done, expected):
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert expected in lines[0]
+    assert "Traceback" not in done.stderr + done.stdout
+
+
+@pytest.mark.parametrize("flags, expected", BAD_TRAIN_FLAGS, ids=[f[0][0] for f in BAD_TRAIN_FLAGS])
+def test_train_bad_input(script, tmp_path, flags, expected):
+    # A small budget first, so a check that failed to fire ends quickly; later flags win.
+    done = script("train.py", "--total_steps=1000", *flags, cwd=tmp_path)
+    assert_one_line_error(done, expected)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_evaluate_missing_and_corrupt_policy(script, tmp_path):
+    done = script("evaluate.py", "--policy=missing.keras", cwd=tmp_path)
+    assert_one_line_error(done, "--policy: no such file: 'missing.keras'")
+    (tmp_path / "corrupt.keras").write_bytes(b"PK\x03\x04 truncated")
+    done = script("evaluate.py", "--policy=corrupt.keras", cwd=tmp_path)
+    assert_one_line_error(done, "--policy: 'corrupt.keras' is not a readable .keras model file")
+
+
+def test_evaluate_bad_counts_and_spaces(script, tmp_path):
+    cartpole = gym.make("CartPole-v1")
+    policy = build_policy(cartpole.observation_space, cartpole.action_space, (4,))
+    save_policy(policy, tmp_path / "policy.keras", {"env": "CartPole-v1"})
+    done = script("evaluate.py", "--episodes=0", cwd=tmp_path)
+    assert_one_line_error(done, "--episodes: must be an integer > 0; got 0")
+    done = script("evaluate.py", "--seed=-3", cwd=tmp_path)
+    assert_one_line_error(done, "--seed: must be an integer >= 0; got -3")
+    done = script("evaluate.py", "--env=Acrobot-v1", cwd=tmp_path)
+    assert_one_line_error(done, "--policy: was made for observations of size 4 and 2 action")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["policy.keras"]

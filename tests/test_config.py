@@ -1,0 +1,57 @@
+import math
+
+import pytest
+
+from reinforce_tf.config import TrainConfig, parse_hidden_sizes
+from reinforce_tf.errors import InputError
+
+
+@pytest.mark.parametrize(
+    "field, value, allowed",
+    [
+        ("gamma", 1.5, "in [0, 1]"),
+        ("gamma", -0.1, "in [0, 1]"),
+        ("learning_rate", 0.0, "a finite number > 0"),
+        ("learning_rate", -1e-3, "a finite number > 0"),
+        ("learning_rate", math.inf, "a finite number > 0"),
+        ("total_steps", 0, "an integer > 0"),
+        ("batch_episodes", -2, "an integer > 0"),
+        ("num_envs", 0, "an integer > 0"),
+        ("seed", -1, "an integer >= 0"),
+        ("optimizer", "adagrad", "one of adam, sgd, rmsprop"),
+        ("update", "epoch", "one of step, episode, batch"),
+        ("hidden_sizes", (64, 0), "a tuple of positive integers"),
+        ("target_return", math.nan, "a number (inf never stops early)"),
+        ("save_path", "policy.h5", 'a path ending in ".keras"'),
+    ],
+)
+def test_bad_values_name_the_field_and_what_is_allowed(field, value, allowed):
+    with pytest.raises(InputError) as error:
+        TrainConfig(**{field: value})
+    assert error.value.field == field
+    assert str(error.value) == f"{field}: must be {allowed}; got {value!r}"
+
+
+def test_num_envs_must_fit_the_update():
+    with pytest.raises(InputError, match="num_envs: must be 1 with --update=episode"):
+        TrainConfig(update="episode", num_envs=4)
+    with pytest.raises(InputError, match=r"num_envs: must be at most --batch_episodes \(8\)"):
+        TrainConfig(batch_episodes=8, num_envs=9)
+
+
+def test_defaults_resolve_by_update_mode():
+    batch = TrainConfig(batch_episodes=40)
+    assert (batch.envs, batch.normalize, batch.episodes_per_update) == (16, True, 40)
+    assert TrainConfig(batch_episodes=4).envs == 4
+    step = TrainConfig(update="step")
+    assert (step.envs, step.normalize, step.episodes_per_update) == (1, False, 1)
+    assert TrainConfig(update="episode", normalize_returns=True).normalize
+
+
+def test_parse_hidden_sizes():
+    assert parse_hidden_sizes("64,64") == (64, 64)
+    assert parse_hidden_sizes(" 32 ") == (32,)
+    assert parse_hidden_sizes("") == ()
+    for text in ("64,", "a,b", "0", "-4", "1.5"):
+        with pytest.raises(InputError, match="hidden_sizes: must be a comma list"):
+            parse_hidden_sizes(text)

@@ -1,0 +1,125 @@
+"""The policy model, its file, and the spaces it refuses."""
+
+import json
+import re
+import subprocess
+import sys
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from reinforce_tf.errors import InputError
+from reinforce_tf.evaluate import check_fits
+from reinforce_tf.policy import build_policy, distribution_model, make_actor
+from reinforce_tf.saving import load_metadata, load_policy, save_policy
+
+BOX4 = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
+
+
+def test_discrete_policy_outputs_probabilities_from_logits():
+    policy = build_policy(BOX4, gym.spaces.Discrete(3), (8,), seed=1)
+    observations = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    probabilities = policy(observations).numpy()
+    logits = distribution_model(policy)(observations).numpy()
+    expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(probabilities, expected, rtol=1e-5)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-6)
+    # Small output weights: the first policy is near uniform.
+    np.testing.assert_allclose(probabilities, 1 / 3, atol=0.01)
+
+
+def test_box_policy_outputs_mean_and_state_independent_std():
+    policy = build_policy(BOX4, gym.spaces.Box(-2.0, 2.0, (2,)), (8,))
+    log_std = policy.get_layer("log_std")
+    log_std.set_weights([log_std.get_weights()[0], np.array([0.0, np.log(0.5)], np.float32)])
+    observations = np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32)
+    outputs = policy(observations)
+    assert outputs["mean"].shape == (3, 2)
+    np.testing.assert_allclose(outputs["std"], [[1.0, 0.5]] * 3, rtol=1e-6)
+
+
+def test_actor_samples_and_greedy_mode():
+    policy = build_policy(BOX4, gym.spaces.Discrete(2), ())
+    policy.get_layer("logits").set_weights([np.zeros((4, 2), np.float32), np.array([0.0, 1.0], np.float32)])
+    observations = np.zeros((4000, 4), np.float32)
+    np.testing.assert_array_equal(make_actor(policy, greedy=True)(observations), 1)
+    # π(1) = e/(1 + e) = 0.7311; 4000 samples: standard error 0.007.
+    sampled = make_actor(policy, seed=3)(observations)
+    assert abs(sampled.mean() - 0.7311) < 0.03
+    np.testing.assert_array_equal(sampled, make_actor(policy, seed=3)(observations))
+
+
+@pytest.mark.parametrize(
+    "observation_space, action_space, named",
+    [
+        (gym.spaces.Tuple([BOX4, BOX4]), gym.spaces.Discrete(2), "Tuple"),
+        (gym.spaces.Box(0, 255, (8, 8, 3), np.uint8), gym.spaces.Discrete(2), "Box(0, 255, (8, 8, 3)"),
+        (gym.spaces.Discrete(5), gym.spaces.Discrete(2), "Discrete(5)"),
+        (BOX4, gym.spaces.MultiDiscrete([2, 3]), "MultiDiscrete"),
+        (BOX4, gym.spaces.Dict({"a": gym.spaces.Discrete(2)}), "Dict"),
+    ],
+)
+def test_unsupported_spaces_are_named(observation_space, action_space, named):
+    with pytest.raises(InputError, match=f"env: .*space {re.escape(named)}.*not supported") as error:
+        build_policy(observation_space, action_space)
+    assert "\n" not in str(error.value)
+
+
+def test_saved_policy_loads_in_plain_keras_and_reproduces_probabilities(tmp_path):
+    policy = build_policy(BOX4, gym.spaces.Discrete(2), (16,), seed=5)
+    observations = np.random.default_rng(1).normal(size=(6, 4)).astype(np.float32)
+    expected = policy(observations).numpy()
+    path = save_policy(policy, tmp_path / "policy.keras", {"env": "CartPole-v1"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["policy.keras"]  # no temp file left
+    assert load_metadata(path) == {"env": "CartPole-v1"}
+    np.save(tmp_path / "observations.npy", observations)
+    code = (
+        "import sys, json, keras, numpy as np\n"
+        f"m = keras.saving.load_model({str(path)!r})\n"
+        f"p = m(np.load({str(tmp_path / 'observations.npy')!r})).numpy()\n"
+        "assert not any(name.startswith('reinforce_tf') for name in sys.modules)\n"
+        "print(json.dumps(p.tolist()))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    np.testing.assert_allclose(json.loads(done.stdout.splitlines()[-1]), expected, rtol=1e-6)
+
+
+def test_saved_gaussian_policy_round_trips(tmp_path):
+    policy = build_policy(BOX4, gym.spaces.Box(-1.0, 1.0, (3,)), (8,))
+    observations = np.ones((2, 4), np.float32)
+    loaded = load_policy(save_policy(policy, tmp_path / "g.keras", {}))
+    for name in ("mean", "std"):
+        np.testing.assert_allclose(loaded(observations)[name], policy(observations)[name], rtol=1e-6)
+    np.testing.assert_allclose(
+        distribution_model(loaded)(observations)["log_std"], 0.0, atol=1e-7
+    )
+
+
+def test_load_errors_name_the_file(tmp_path):
+    with pytest.raises(InputError, match="policy: no such file"):
+        load_policy(tmp_path / "missing.keras")
+    corrupt = tmp_path / "corrupt.keras"
+    corrupt.write_bytes(b"not a zip file")
+    with pytest.raises(InputError, match="policy: .*corrupt.keras.* not a readable .keras model"):
+        load_policy(corrupt)
+
+
+def test_failed_save_leaves_no_file(tmp_path):
+    class Unsaveable:
+        def save(self, path):
+            with open(path, "wb") as file:
+                file.write(b"half")
+            raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        save_policy(Unsaveable(), tmp_path / "policy.keras", {})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_policy_for_other_spaces_is_refused():
+    policy = build_policy(BOX4, gym.spaces.Discrete(2), ())
+    check_fits(policy, BOX4, gym.spaces.Discrete(2))
+    with pytest.raises(InputError, match=r"policy: .*size 4 and 2 action outputs.*Box.*\(6,\)"):
+        check_fits(policy, gym.spaces.Box(-1, 1, (6,)), gym.spaces.Discrete(3))

@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+
+from reinforce_tf.returns import discounted_returns, loss_weights, normalize
+
+
+def test_single_episode_matches_hand_values():
+    # rewards [1, 1, 1], γ = 0.9: G_2 = 1, G_1 = 1 + 0.9 = 1.9, G_0 = 1 + 0.9·1.9 = 2.71.
+    rewards = np.array([[1.0], [1.0], [1.0]])
+    dones = np.array([[False], [False], [True]])
+    np.testing.assert_allclose(discounted_returns(rewards, dones, 0.9)[:, 0], [2.71, 1.9, 1.0])
+
+
+def test_boundaries_stop_the_sum_and_columns_are_independent():
+    # Column 0 holds two episodes, [1, 2] then [3] (done at t=1 and t=2); γ = 0.5:
+    #   G = [1 + 0.5·2, 2, 3] = [2, 2, 3].
+    # Column 1: one episode [4, 0, 8] ending at t=2: G = [4 + 0.5·0 + 0.25·8, 0 + 0.5·8, 8]
+    #   = [6, 4, 8].
+    rewards = np.array([[1.0, 4.0], [2.0, 0.0], [3.0, 8.0]])
+    dones = np.array([[False, False], [True, False], [True, True]])
+    np.testing.assert_allclose(discounted_returns(rewards, dones, 0.5), [[2, 6], [2, 4], [3, 8]])
+
+
+def test_truncation_ends_the_return_like_termination():
+    # A time limit at t=1 ends the first episode: its G_0 = 1 + 1·1 = 2 (γ = 1), and the
+    # next episode's reward 10 is not added.
+    rewards = np.array([[1.0], [1.0], [10.0]])
+    truncated_at_1 = np.array([[False], [True], [True]])
+    np.testing.assert_allclose(discounted_returns(rewards, truncated_at_1, 1.0)[:, 0], [2, 1, 10])
+
+
+def test_gamma_zero_and_one():
+    rewards = np.array([[1.0], [2.0], [3.0]])
+    dones = np.array([[False], [False], [True]])
+    np.testing.assert_allclose(discounted_returns(rewards, dones, 0.0)[:, 0], [1, 2, 3])
+    np.testing.assert_allclose(discounted_returns(rewards, dones, 1.0)[:, 0], [6, 5, 3])
+
+
+def test_normalize_uses_only_masked_entries():
+    # Masked values [1, 3]: mean 2, std 1 → [-1, 1]; the unmasked 100 becomes 0.
+    values = np.array([[1.0, 100.0], [3.0, 0.0]])
+    mask = np.array([[True, False], [True, False]])
+    np.testing.assert_allclose(normalize(values, mask), [[-1, 0], [1, 0]])
+
+
+@pytest.mark.parametrize("values", [np.array([[5.0]]), np.array([[2.0], [2.0]])])
+def test_normalize_of_constant_values_is_zero_not_nan(values):
+    result = normalize(values, np.ones_like(values, bool))
+    np.testing.assert_array_equal(result, np.zeros_like(values))
+
+
+def test_loss_weights_gamma_power_and_masking():
+    # One episode of 3 steps, γ = 0.5, rewards [1, 1, 1] → G = [1.75, 1.5, 1].
+    # γ^t = [1, 0.5, 0.25] → w = [1.75, 0.75, 0.25]; the invalid 4th step gets 0.
+    rewards = np.array([[1.0], [1.0], [1.0], [0.0]])
+    dones = np.array([[False], [False], [True], [False]])
+    valid = np.array([[True], [True], [True], [False]])
+    time_steps = np.array([[0], [1], [2], [0]])
+    weights = loss_weights(rewards, dones, valid, time_steps, 0.5, False, gamma_power=True)
+    np.testing.assert_allclose(weights[:, 0], [1.75, 0.75, 0.25, 0.0])
+    plain = loss_weights(rewards, dones, valid, time_steps, 0.5, False, gamma_power=False)
+    np.testing.assert_allclose(plain[:, 0], [1.75, 1.5, 1.0, 0.0])

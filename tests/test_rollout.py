@@ -1,0 +1,89 @@
+"""Whole-episode collection, on an env whose episodes are known in advance."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from reinforce_tf.envs import make_vector_env
+from reinforce_tf.rollout import RolloutCollector
+
+
+class CountingEnv(gym.Env):
+    """Observation [t]; reward t + 1 at step t; episodes last 2 to 4 steps (drawn at reset)."""
+
+    observation_space = gym.spaces.Box(0.0, 10.0, (1,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t, self.length = 0, int(self.np_random.integers(2, 5))
+        return np.array([0.0], np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        # Alternate the two ways an episode ends: odd lengths terminate, even ones truncate.
+        done = self.t == self.length
+        terminated, truncated = done and self.length % 2 == 1, done and self.length % 2 == 0
+        return np.array([self.t], np.float32), float(self.t), terminated, truncated, {}
+
+
+gym.register("tests/Counting-v0", entry_point=CountingEnv)
+
+
+def collect(episodes_per_env, seed=7):
+    env = make_vector_env("tests/Counting-v0", len(episodes_per_env))
+    rng = np.random.default_rng(seed)
+    collector = RolloutCollector(env, lambda obs: rng.integers(0, 2, len(obs)).astype(np.int32), seed)
+    return collector, collector.collect(np.array(episodes_per_env))
+
+
+def test_each_env_plays_exactly_its_episodes():
+    _, rollout = collect([3, 1, 0])
+    counted = rollout.dones & rollout.valid
+    np.testing.assert_array_equal(counted.sum(axis=0), [3, 1, 0])
+    assert not rollout.valid[:, 2].any()  # an env with no episodes only idles
+    assert len(rollout.episode_returns) == 4
+    # Reward at step t is t + 1, so an episode of length L returns L(L + 1)/2.
+    lengths = rollout.episode_lengths
+    np.testing.assert_array_equal(rollout.episode_returns, lengths * (lengths + 1) / 2)
+    assert rollout.num_steps == lengths.sum()
+
+
+def test_valid_steps_are_the_episodes_in_order_without_reset_steps():
+    _, rollout = collect([3])
+    valid = rollout.valid[:, 0]
+    # The recorded observation is S_t = [t]: each counted step's time index matches it.
+    np.testing.assert_array_equal(rollout.observations[valid, 0, 0], rollout.time_steps[valid, 0])
+    np.testing.assert_array_equal(rollout.rewards[valid, 0], rollout.time_steps[valid, 0] + 1)
+    # Next-step autoreset: the step after each episode end is a reset step, not counted.
+    ends = np.flatnonzero(rollout.dones[:, 0])
+    assert not valid[ends[:-1] + 1].any()
+    assert valid.sum() == rollout.episode_lengths.sum()
+
+
+def test_later_collections_start_fresh_episodes():
+    collector, first = collect([1, 2])
+    second = collector.collect(np.array([2, 1]))
+    for rollout in (first, second):
+        starts = rollout.valid & (rollout.time_steps == 0)
+        np.testing.assert_array_equal(rollout.observations[starts, 0], 0.0)
+        assert (rollout.time_steps[0] == 0).all()
+    np.testing.assert_array_equal((second.dones & second.valid).sum(axis=0), [2, 1])
+
+
+def test_same_seed_same_arrays():
+    _, first = collect([2, 2], seed=3)
+    _, again = collect([2, 2], seed=3)
+    for name in first._fields:
+        np.testing.assert_array_equal(getattr(first, name), getattr(again, name), err_msg=name)
+    _, other = collect([2, 2], seed=4)
+    assert not np.array_equal(first.episode_lengths, other.episode_lengths) or not np.array_equal(
+        first.actions, other.actions
+    )
+
+
+@pytest.mark.parametrize("num_envs", [1, 5])
+def test_cartpole_uses_the_vectorised_implementation(num_envs):
+    env = make_vector_env("CartPole-v1", num_envs)
+    assert type(env).__name__ == "CartPoleVectorEnv"
+    assert env.num_envs == num_envs
