@@ -68,7 +68,7 @@ def load_policy(path: str | os.PathLike) -> keras.Model:
         raise InputError(f"no such file: {str(path)!r}", field="policy")
     try:
         return keras.saving.load_model(path)
-    except Exception as error:  # Keras raises many types for a damaged file.
+    except Exception as error:  # noqa: BLE001 (Keras raises many types for a damaged file)
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise InputError(
             f"{str(path)!r} is not a readable .keras model file ({reason})", field="policy"

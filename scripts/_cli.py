@@ -33,7 +33,7 @@ with _stderr_silenced():
 
     tf.constant(0.0).numpy()  # device start-up prints too; do it here, silenced
 
-from reinforce_tf.errors import InputError  # noqa: E402
+from reinforce_tf.errors import InputError
 
 
 def fail(message: str) -> None:

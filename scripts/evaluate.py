@@ -1,9 +1,9 @@
 """Evaluate a saved policy: run episodes and print mean ± std, min and max of the returns.
 
-    python scripts/evaluate.py --policy=policy.keras --episodes=20 [--greedy]
+python scripts/evaluate.py --policy=policy.keras --episodes=20 [--greedy]
 """
 
-import _cli  # noqa: F401  (first: imports TensorFlow quietly)
+import _cli  # first: it imports TensorFlow quietly
 import numpy as np
 from absl import app, flags
 

@@ -1,10 +1,10 @@
 """Train a policy by REINFORCE and save it as a Keras model.
 
-    python scripts/train.py                                   # CartPole-v1 → policy.keras
-    python scripts/train.py --env=Acrobot-v1 --seed=3 --save_path=/tmp/acrobot.keras
+python scripts/train.py                                   # CartPole-v1 → policy.keras
+python scripts/train.py --env=Acrobot-v1 --seed=3 --save_path=/tmp/acrobot.keras
 """
 
-import _cli  # noqa: F401  (first: imports TensorFlow quietly)
+import _cli  # first: it imports TensorFlow quietly
 from absl import app, flags
 
 from reinforce_tf import config as config_lib
@@ -20,16 +20,21 @@ _TOTAL_STEPS = flags.DEFINE_integer(
     "total_steps", _DEFAULTS.total_steps, "Budget of env steps (> 0)."
 )
 _LEARNING_RATE = flags.DEFINE_float(
-    "learning_rate", _DEFAULTS.learning_rate, "Optimizer step size α (> 0)."
+    "learning_rate",
+    _DEFAULTS.learning_rate,
+    "Optimizer step size α (> 0). Default: per env (README), else this.",
 )
 _OPTIMIZER = flags.DEFINE_enum(
     "optimizer", _DEFAULTS.optimizer, config_lib.OPTIMIZERS, "Optimizer."
 )
-_GAMMA = flags.DEFINE_float("gamma", _DEFAULTS.gamma, "Discount γ, in [0, 1].")
+_GAMMA = flags.DEFINE_float(
+    "gamma", _DEFAULTS.gamma, "Discount γ, in [0, 1]. Default: per env (README), else this."
+)
 _HIDDEN_SIZES = flags.DEFINE_string(
     "hidden_sizes",
     ",".join(map(str, _DEFAULTS.hidden_sizes)),
-    "Comma list of tanh hidden-layer widths, e.g. 64,64; empty for a linear policy.",
+    "Comma list of tanh hidden-layer widths, e.g. 64,64; empty for a linear policy. "
+    "Default: per env (README), else this.",
 )
 _UPDATE = flags.DEFINE_enum(
     "update",
@@ -66,6 +71,26 @@ _SAVE_PATH = flags.DEFINE_string(
 )
 
 
+_FLAGS = {
+    flag.name: flag
+    for flag in (
+        _SEED,
+        _TOTAL_STEPS,
+        _LEARNING_RATE,
+        _OPTIMIZER,
+        _GAMMA,
+        _HIDDEN_SIZES,
+        _UPDATE,
+        _GAMMA_POWER,
+        _BATCH_EPISODES,
+        _NUM_ENVS,
+        _NORMALIZE_RETURNS,
+        _TARGET_RETURN,
+        _SAVE_PATH,
+    )
+}
+
+
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         _cli.fail(f"unexpected arguments {argv[1:]}; every option is a --flag")
@@ -80,22 +105,11 @@ def main(argv: list[str]) -> None:
 
 
 def _train():
-    config = config_lib.TrainConfig(
-        env=_ENV.value,
-        seed=_SEED.value,
-        total_steps=_TOTAL_STEPS.value,
-        learning_rate=_LEARNING_RATE.value,
-        optimizer=_OPTIMIZER.value,
-        gamma=_GAMMA.value,
-        hidden_sizes=config_lib.parse_hidden_sizes(_HIDDEN_SIZES.value),
-        update=_UPDATE.value,
-        gamma_power=_GAMMA_POWER.value,
-        batch_episodes=_BATCH_EPISODES.value,
-        num_envs=_NUM_ENVS.value,
-        normalize_returns=_NORMALIZE_RETURNS.value,
-        target_return=_TARGET_RETURN.value,
-        save_path=_SAVE_PATH.value,
-    )
+    # Flags given on the command line override the env's defaults (config.ENV_DEFAULTS).
+    given = {name: flag.value for name, flag in _FLAGS.items() if flags.FLAGS[name].present}
+    if "hidden_sizes" in given:
+        given["hidden_sizes"] = config_lib.parse_hidden_sizes(given["hidden_sizes"])
+    config = config_lib.TrainConfig.for_env(_ENV.value, **given)
     print(f"training on {config.env} with {config}", flush=True)
     return train(config, progress=lambda line: print(line, flush=True))
 

@@ -10,10 +10,13 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_script(name: str, *args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+def run_script(
+    name: str, *args: str, cwd: Path, timeout: float = 300
+) -> subprocess.CompletedProcess:
     """Runs `python scripts/<name> args...` in `cwd` and returns the finished process."""
     return subprocess.run(
         [sys.executable, str(REPO / "scripts" / name), *args],
+        check=False,
         cwd=cwd,
         capture_output=True,
         text=True,

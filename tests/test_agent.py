@@ -21,7 +21,9 @@ ACTION_SPACE = gym.spaces.Discrete(2)
 
 def linear_policy(kernel, bias):
     policy = build_policy(OBSERVATION_SPACE, ACTION_SPACE, hidden_sizes=())
-    policy.get_layer("logits").set_weights([np.asarray(kernel, np.float32), np.asarray(bias, np.float32)])
+    policy.get_layer("logits").set_weights(
+        [np.asarray(kernel, np.float32), np.asarray(bias, np.float32)]
+    )
     return policy
 
 
@@ -115,7 +117,9 @@ def test_per_step_updates_follow_sutton_barto_loop():
 
     policy = linear_policy(np.zeros((2, 2)), np.zeros(2))
     losses = Reinforce(policy, SGD(alpha)).update_per_step(
-        tf.constant(observations, tf.float32), tf.constant(actions), tf.constant(weights, tf.float32)
+        tf.constant(observations, tf.float32),
+        tf.constant(actions),
+        tf.constant(weights, tf.float32),
     )
     assert losses.shape == (2,)
     got_kernel, got_bias = policy.get_layer("logits").get_weights()

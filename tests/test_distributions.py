@@ -39,7 +39,9 @@ def test_gaussian_log_prob_and_entropy_closed_form():
     log_2pi = math.log(2 * math.pi)
     distribution = DiagGaussian(tf.constant([[0.0, 1.0]]), tf.constant([[0.0, math.log(2.0)]]))
     expected = (-0.5 - 0.5 * log_2pi) + (-math.log(2.0) - 0.5 * log_2pi)
-    np.testing.assert_allclose(distribution.log_prob(tf.constant([[1.0, 1.0]])), [expected], rtol=1e-6)
+    np.testing.assert_allclose(
+        distribution.log_prob(tf.constant([[1.0, 1.0]])), [expected], rtol=1e-6
+    )
     np.testing.assert_allclose(
         distribution.entropy(), [math.log(2.0) + math.log(2 * math.pi * math.e)], rtol=1e-6
     )

@@ -41,7 +41,9 @@ def test_box_policy_outputs_mean_and_state_independent_std():
 
 def test_actor_samples_and_greedy_mode():
     policy = build_policy(BOX4, gym.spaces.Discrete(2), ())
-    policy.get_layer("logits").set_weights([np.zeros((4, 2), np.float32), np.array([0.0, 1.0], np.float32)])
+    policy.get_layer("logits").set_weights(
+        [np.zeros((4, 2), np.float32), np.array([0.0, 1.0], np.float32)]
+    )
     observations = np.zeros((4000, 4), np.float32)
     np.testing.assert_array_equal(make_actor(policy, greedy=True)(observations), 1)
     # π(1) = e/(1 + e) = 0.7311; 4000 samples: standard error 0.007.
@@ -54,14 +56,20 @@ def test_actor_samples_and_greedy_mode():
     "observation_space, action_space, named",
     [
         (gym.spaces.Tuple([BOX4, BOX4]), gym.spaces.Discrete(2), "Tuple"),
-        (gym.spaces.Box(0, 255, (8, 8, 3), np.uint8), gym.spaces.Discrete(2), "Box(0, 255, (8, 8, 3)"),
+        (
+            gym.spaces.Box(0, 255, (8, 8, 3), np.uint8),
+            gym.spaces.Discrete(2),
+            "Box(0, 255, (8, 8, 3)",
+        ),
         (gym.spaces.Discrete(5), gym.spaces.Discrete(2), "Discrete(5)"),
         (BOX4, gym.spaces.MultiDiscrete([2, 3]), "MultiDiscrete"),
         (BOX4, gym.spaces.Dict({"a": gym.spaces.Discrete(2)}), "Dict"),
     ],
 )
 def test_unsupported_spaces_are_named(observation_space, action_space, named):
-    with pytest.raises(InputError, match=f"env: .*space {re.escape(named)}.*not supported") as error:
+    with pytest.raises(
+        InputError, match=f"env: .*space {re.escape(named)}.*not supported"
+    ) as error:
         build_policy(observation_space, action_space)
     assert "\n" not in str(error.value)
 
@@ -81,7 +89,9 @@ def test_saved_policy_loads_in_plain_keras_and_reproduces_probabilities(tmp_path
         "assert not any(name.startswith('reinforce_tf') for name in sys.modules)\n"
         "print(json.dumps(p.tolist()))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-c", code], check=False, capture_output=True, text=True, cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr
     np.testing.assert_allclose(json.loads(done.stdout.splitlines()[-1]), expected, rtol=1e-6)
 
@@ -91,10 +101,10 @@ def test_saved_gaussian_policy_round_trips(tmp_path):
     observations = np.ones((2, 4), np.float32)
     loaded = load_policy(save_policy(policy, tmp_path / "g.keras", {}))
     for name in ("mean", "std"):
-        np.testing.assert_allclose(loaded(observations)[name], policy(observations)[name], rtol=1e-6)
-    np.testing.assert_allclose(
-        distribution_model(loaded)(observations)["log_std"], 0.0, atol=1e-7
-    )
+        np.testing.assert_allclose(
+            loaded(observations)[name], policy(observations)[name], rtol=1e-6
+        )
+    np.testing.assert_allclose(distribution_model(loaded)(observations)["log_std"], 0.0, atol=1e-7)
 
 
 def test_load_errors_name_the_file(tmp_path):

@@ -33,7 +33,9 @@ gym.register("tests/Counting-v0", entry_point=CountingEnv)
 def collect(episodes_per_env, seed=7):
     env = make_vector_env("tests/Counting-v0", len(episodes_per_env))
     rng = np.random.default_rng(seed)
-    collector = RolloutCollector(env, lambda obs: rng.integers(0, 2, len(obs)).astype(np.int32), seed)
+    collector = RolloutCollector(
+        env, lambda obs: rng.integers(0, 2, len(obs)).astype(np.int32), seed
+    )
     return collector, collector.collect(np.array(episodes_per_env))
 
 

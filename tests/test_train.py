@@ -13,7 +13,8 @@ from reinforce_tf import TrainConfig, evaluate, load_policy, train
 @pytest.fixture(scope="module")
 def solved_cartpole(tmp_path_factory):
     path = tmp_path_factory.mktemp("cartpole") / "policy.keras"
-    return train(TrainConfig(seed=0, total_steps=400_000, save_path=str(path)), progress=None)
+    config = TrainConfig.for_env("CartPole-v1", seed=0, total_steps=400_000, save_path=str(path))
+    return train(config, progress=None)
 
 
 def test_default_run_solves_cartpole(solved_cartpole):
@@ -30,7 +31,9 @@ def test_solved_policy_is_greedy_perfect(solved_cartpole):
     assert returns.mean() >= 475
 
 
-def test_saved_model_reproduces_trainer_probabilities_without_the_package(solved_cartpole, tmp_path):
+def test_saved_model_reproduces_trainer_probabilities_without_the_package(
+    solved_cartpole, tmp_path
+):
     policy = load_policy(solved_cartpole.save_path)
     observations = np.random.default_rng(0).uniform(-0.2, 0.2, (8, 4)).astype(np.float32)
     code = (
@@ -40,7 +43,9 @@ def test_saved_model_reproduces_trainer_probabilities_without_the_package(solved
         "assert not any(name.startswith('reinforce_tf') for name in sys.modules)\n"
         "print(json.dumps(p.tolist()))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-c", code], check=False, capture_output=True, text=True, cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr
     plain = np.array(json.loads(done.stdout.splitlines()[-1]))
     np.testing.assert_allclose(plain, policy(observations).numpy(), rtol=1e-6)
@@ -67,7 +72,10 @@ def test_episode_updates_learn(tmp_path):
     # One minimize per episode, single env: mean return of the last 100 episodes reaches 100
     # (random play averages about 22).
     config = TrainConfig(
-        update="episode", target_return=100.0, total_steps=60_000, save_path=str(tmp_path / "e.keras")
+        update="episode",
+        target_return=100.0,
+        total_steps=60_000,
+        save_path=str(tmp_path / "e.keras"),
     )
     assert train(config, progress=None).solved
 
@@ -83,7 +91,9 @@ def test_step_updates_run_and_save(tmp_path):
 
 def test_continuous_actions_train_and_save(tmp_path):
     result = train(
-        TrainConfig(env="Pendulum-v1", total_steps=6_400, save_path=str(tmp_path / "pendulum.keras")),
+        TrainConfig(
+            env="Pendulum-v1", total_steps=6_400, save_path=str(tmp_path / "pendulum.keras")
+        ),
         progress=None,
     )
     # Pendulum episodes are 200 steps, 16 per batch: two updates.
@@ -94,7 +104,8 @@ def test_continuous_actions_train_and_save(tmp_path):
 
 
 def test_scripts_train_then_evaluate(script, tmp_path):
-    done = script("train.py", "--total_steps=2000", "--save_path=run.keras", cwd=tmp_path)
+    (tmp_path / "run.flags").write_text("--total_steps=2000\n--save_path=run.keras\n")
+    done = script("train.py", "--flagfile=run.flags", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""  # TensorFlow's start-up noise is kept off the terminal
     assert "episodes" in done.stdout and "steps/s" in done.stdout
