@@ -9,14 +9,15 @@ class InputError(ValueError):
     """A bad value from the user: a config field, an env id, a space or a file.
 
     Attributes:
+        reason: what is wrong and what is allowed, without the field.
         field: the config field, flag or file argument at fault (e.g. "gamma"),
             so the CLI can say `--gamma: ...`; None when there is no single one.
     """
 
     def __init__(self, message: str, field: str | None = None):
         super().__init__(message)
+        self.reason = message
         self.field = field
 
     def __str__(self) -> str:
-        message = super().__str__()
-        return f"{self.field}: {message}" if self.field else message
+        return f"{self.field}: {self.reason}" if self.field else self.reason

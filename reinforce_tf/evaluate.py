@@ -5,8 +5,8 @@ import numpy as np
 
 from reinforce_tf.envs import make_vector_env
 from reinforce_tf.errors import InputError
-from reinforce_tf.policy import make_actor
-from reinforce_tf.rollout import RolloutCollector
+from reinforce_tf.policy import distribution_model, make_actor
+from reinforce_tf.rollout import RolloutCollector, split_episodes
 
 # Envs stepped in parallel while evaluating; each plays its share of the episodes.
 EVAL_NUM_ENVS = 16
@@ -38,8 +38,7 @@ def evaluate(
     try:
         check_fits(policy, env.single_observation_space, env.single_action_space)
         collector = RolloutCollector(env, make_actor(policy, greedy=greedy, seed=seed), seed)
-        share = episodes // num_envs + (np.arange(num_envs) < episodes % num_envs)
-        return collector.collect(share).episode_returns
+        return collector.collect(split_episodes(episodes, num_envs)).episode_returns
     finally:
         env.close()
 
@@ -47,8 +46,8 @@ def evaluate(
 def check_fits(policy: keras.Model, observation_space, action_space) -> None:
     """Raises `InputError` naming both sides when the policy was made for other spaces."""
     observation_size = policy.input_shape[-1]
-    outputs = policy.output_shape
-    action_size = outputs["mean"][-1] if isinstance(outputs, dict) else outputs[-1]
+    parameters = distribution_model(policy).output  # logits, or {"mean", "log_std"}
+    action_size = (parameters["mean"] if isinstance(parameters, dict) else parameters).shape[-1]
     expected_actions = getattr(action_space, "n", None) or action_space.shape[0]
     if (observation_size, action_size) != (observation_space.shape[0], expected_actions):
         raise InputError(

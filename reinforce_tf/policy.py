@@ -13,6 +13,7 @@ pre-softmax logits (or μ, log σ) through `distribution_model`, so ln π comes 
 log-softmax, never from log(softmax).
 """
 
+import itertools
 from collections.abc import Callable, Sequence
 
 import gymnasium as gym
@@ -42,7 +43,7 @@ def build_policy(
         InputError: an unsupported space.
     """
     check_spaces(observation_space, action_space)
-    seeds = iter(range(seed * 1000, seed * 1000 + 1000))
+    seeds = itertools.count(1000 * seed)  # a distinct initializer seed per layer
     observation = keras.Input(observation_space.shape, name="observation", dtype="float32")
     features = observation
     for width in hidden_sizes:

@@ -122,6 +122,15 @@ class RolloutCollector:
             self._buffers[name][t] = value
 
 
+def split_episodes(episodes: int, num_envs: int) -> np.ndarray:
+    """Shares `episodes` among `num_envs` envs as evenly as possible; [B] int64.
+
+    E.g. 10 episodes over 4 envs → [3, 3, 2, 2].
+    """
+    extra = np.arange(num_envs) < episodes % num_envs
+    return episodes // num_envs + extra.astype(np.int64)
+
+
 def _grown(buffer: np.ndarray | None, capacity: int, row: np.ndarray) -> np.ndarray:
     """A [capacity, *row.shape] array holding `buffer`'s rows first."""
     grown = np.zeros((capacity, *np.shape(row)), np.asarray(row).dtype)

@@ -18,7 +18,7 @@ from reinforce_tf.envs import make_vector_env
 from reinforce_tf.optimizers import make_optimizer
 from reinforce_tf.policy import build_policy, make_actor
 from reinforce_tf.returns import loss_weights
-from reinforce_tf.rollout import Rollout, RolloutCollector
+from reinforce_tf.rollout import Rollout, RolloutCollector, split_episodes
 from reinforce_tf.saving import check_save_path, save_policy
 
 # The stop rule's window, as in Gymnasium's definition of "solved".
@@ -98,10 +98,7 @@ def _target_return(config: TrainConfig, spec: gym.envs.registration.EnvSpec | No
 
 
 def _loop(config, agent, collector, target, progress, progress_seconds) -> TrainResult:
-    num_envs = collector.env.num_envs
-    episodes = config.episodes_per_update
-    episodes_per_env = np.arange(num_envs) < episodes % num_envs
-    episodes_per_env = episodes // num_envs + episodes_per_env.astype(np.int64)  # [B]
+    episodes_per_env = split_episodes(config.episodes_per_update, collector.env.num_envs)
     returns: list[float] = []
     recent = collections.deque(maxlen=SOLVED_WINDOW)
     steps, solved = 0, False

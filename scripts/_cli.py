@@ -58,7 +58,6 @@ def run_reporting_input_errors(function, *args):
     try:
         return function(*args)
     except InputError as error:
-        message = super(InputError, error).__str__()
-        fail(f"--{error.field}: {message}" if error.field else message)
+        fail(f"--{error.field}: {error.reason}" if error.field else error.reason)
     except KeyboardInterrupt:
         fail("interrupted")

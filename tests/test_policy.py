@@ -133,3 +133,7 @@ def test_policy_for_other_spaces_is_refused():
     check_fits(policy, BOX4, gym.spaces.Discrete(2))
     with pytest.raises(InputError, match=r"policy: .*size 4 and 2 action outputs.*Box.*\(6,\)"):
         check_fits(policy, gym.spaces.Box(-1, 1, (6,)), gym.spaces.Discrete(3))
+    gaussian = build_policy(BOX4, gym.spaces.Box(-1.0, 1.0, (2,)), ())
+    check_fits(gaussian, BOX4, gym.spaces.Box(-2.0, 2.0, (2,)))
+    with pytest.raises(InputError, match="policy: .*size 4 and 2 action outputs.*Box.*\\(1,\\)"):
+        check_fits(gaussian, BOX4, gym.spaces.Box(-2.0, 2.0, (1,)))

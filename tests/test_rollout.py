@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from reinforce_tf.envs import make_vector_env
-from reinforce_tf.rollout import RolloutCollector
+from reinforce_tf.rollout import RolloutCollector, split_episodes
 
 
 class CountingEnv(gym.Env):
@@ -89,3 +89,9 @@ def test_cartpole_uses_the_vectorised_implementation(num_envs):
     env = make_vector_env("CartPole-v1", num_envs)
     assert type(env).__name__ == "CartPoleVectorEnv"
     assert env.num_envs == num_envs
+
+
+def test_split_episodes_evenly():
+    np.testing.assert_array_equal(split_episodes(10, 4), [3, 3, 2, 2])
+    np.testing.assert_array_equal(split_episodes(16, 16), [1] * 16)
+    np.testing.assert_array_equal(split_episodes(3, 1), [3])
