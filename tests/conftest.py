@@ -1,10 +1,12 @@
 """Shared test helpers: running the scripts as a user would."""
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,6 +25,26 @@ def run_script(
         timeout=timeout,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
     )
+
+
+def outputs_in_plain_keras(path: Path, observations: np.ndarray, cwd: Path) -> np.ndarray:
+    """Loads the policy file in a fresh process with Keras alone and returns its outputs.
+
+    Fails if that process ever imports reinforce_tf.
+    """
+    np.save(cwd / "observations.npy", observations)
+    code = (
+        "import sys, json, keras, numpy as np\n"
+        f"m = keras.saving.load_model({str(path)!r})\n"
+        f"p = m(np.load({str(cwd / 'observations.npy')!r})).numpy()\n"
+        "assert not any(name.startswith('reinforce_tf') for name in sys.modules)\n"
+        "print(json.dumps(p.tolist()))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], check=False, capture_output=True, text=True, cwd=cwd
+    )
+    assert done.returncode == 0, done.stderr
+    return np.array(json.loads(done.stdout.splitlines()[-1]))
 
 
 @pytest.fixture

@@ -1,11 +1,8 @@
 """Training end to end: learning reaches a return, seeded runs repeat, files are usable."""
 
-import json
-import subprocess
-import sys
-
 import numpy as np
 import pytest
+from conftest import outputs_in_plain_keras
 
 from reinforce_tf import TrainConfig, evaluate, load_policy, train
 
@@ -36,18 +33,7 @@ def test_saved_model_reproduces_trainer_probabilities_without_the_package(
 ):
     policy = load_policy(solved_cartpole.save_path)
     observations = np.random.default_rng(0).uniform(-0.2, 0.2, (8, 4)).astype(np.float32)
-    code = (
-        "import sys, json, keras, numpy as np\n"
-        f"m = keras.saving.load_model({str(solved_cartpole.save_path)!r})\n"
-        f"p = m(np.array({observations.tolist()!r}, np.float32)).numpy()\n"
-        "assert not any(name.startswith('reinforce_tf') for name in sys.modules)\n"
-        "print(json.dumps(p.tolist()))\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code], check=False, capture_output=True, text=True, cwd=tmp_path
-    )
-    assert done.returncode == 0, done.stderr
-    plain = np.array(json.loads(done.stdout.splitlines()[-1]))
+    plain = outputs_in_plain_keras(solved_cartpole.save_path, observations, tmp_path)
     np.testing.assert_allclose(plain, policy(observations).numpy(), rtol=1e-6)
     np.testing.assert_allclose(plain.sum(axis=1), 1.0, rtol=1e-6)
 
