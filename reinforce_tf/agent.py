@@ -125,7 +125,8 @@ class Reinforce:
         δ_t is computed once, with w before its step, as in Sutton & Barto's pseudo-code.
 
         Args:
-            observations: [N] S_t, actions: [N] or [N, D] A_t.
+            observations: [N, O] S_t.
+            actions: [N] or [N, D] A_t.
             returns: [N] G_t (as given: possibly standardised or minus a mean baseline by
                 the caller); the value network's target.
             num_episodes: scalar float E.

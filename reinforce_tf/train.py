@@ -80,14 +80,15 @@ def train(
             seed=config.seed,
             normalize_observations=config.normalize_observations,
         )
-        value = None
+        value = value_optimizer = None
         if config.baseline == "value":
             value = build_value(policy, config.hidden_sizes, seed=config.seed)
+            value_optimizer = make_optimizer(config.optimizer, config.value_lr)
         agent = Reinforce(
             policy,
             make_optimizer(config.optimizer, config.learning_rate),
             value=value,
-            value_optimizer=value and make_optimizer(config.optimizer, config.value_lr),
+            value_optimizer=value_optimizer,
             entropy_coef=config.entropy_coef,
             max_grad_norm=config.max_grad_norm,
         )
