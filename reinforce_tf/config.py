@@ -21,7 +21,13 @@ DEFAULT_BATCH_NUM_ENVS = 16
 ENV_DEFAULTS: dict[str, dict] = {
     "CartPole-v1": {"hidden_sizes": (64, 64), "learning_rate": 0.005},
     "Acrobot-v1": {"hidden_sizes": (64, 64), "learning_rate": 0.01},
-    "Pendulum-v1": {"gamma": 0.9},
+    "Pendulum-v1": {
+        "gamma": 0.9,
+        "hidden_sizes": (64, 64),
+        "learning_rate": 0.003,
+        "baseline": "value",
+        "normalize_observations": True,
+    },
     "InvertedPendulum-v5": {
         "hidden_sizes": (64, 64),
         "learning_rate": 0.003,
