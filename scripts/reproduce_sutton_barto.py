@@ -112,6 +112,9 @@ def _atomic_write(path: str, write) -> None:
     os.close(handle)
     try:
         write(temporary)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp's 0600 → an ordinary file's mode
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)
