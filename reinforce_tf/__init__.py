@@ -9,6 +9,7 @@ from reinforce_tf.optimizers import make_optimizer
 from reinforce_tf.policy import build_policy, make_actor
 from reinforce_tf.returns import discounted_returns
 from reinforce_tf.saving import load_policy, save_policy
+from reinforce_tf.short_corridor import ShortCorridor  # registers reinforce_tf/ShortCorridor-v0
 from reinforce_tf.train import TrainResult, train
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "DiagGaussian",
     "InputError",
     "Reinforce",
+    "ShortCorridor",
     "TrainConfig",
     "TrainResult",
     "build_policy",

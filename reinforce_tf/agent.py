@@ -1,4 +1,4 @@
-"""The REINFORCE step (Williams 1992; Sutton & Barto §13.3).
+"""The REINFORCE step (Williams 1992; Sutton & Barto §13.3), with its optional baseline (§13.4).
 
 Policy-gradient theorem ⇒ ∇J(θ) = E[G_t ∇ ln π(A_t|S_t, θ)]. An autodiff framework gives
 that gradient as the gradient of a surrogate loss in which G_t is a constant:
@@ -7,6 +7,14 @@ that gradient as the gradient of a surrogate loss in which G_t is a constant:
 
 and `optimizer.minimize(L)` steps against ∇L, i.e. along the estimate of ∇J: minimising the
 negative maximises J. Shapes: N = steps in an update, O = observation size, D = action dims.
+
+The options, each off by default:
+- baseline b_t = v̂(S_t, w), a learned state value: the weight becomes δ_t = G_t − v̂(S_t, w),
+  held constant in the policy loss, and w takes a `minimize` step on ½ Σ_t δ_t², whose
+  gradient −Σ_t δ_t ∇v̂(S_t, w) is Sutton & Barto's w ← w + α_w δ ∇v̂(S_t, w). A baseline
+  that does not depend on A_t leaves E[∇L] unchanged and can shrink its variance.
+- entropy bonus: L −= β Σ_t H(π(·|S_t, θ)), which pushes toward exploration.
+- clipping: the policy gradient is rescaled to global norm ≤ c before it is applied.
 """
 
 import keras
@@ -14,6 +22,8 @@ import tensorflow as tf
 
 from reinforce_tf.optimizers import Minimize
 from reinforce_tf.policy import distribution_model, make_distribution
+
+Metrics = dict[str, tf.Tensor]
 
 
 def reinforce_loss(log_probs: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
@@ -29,18 +39,61 @@ def reinforce_loss(log_probs: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
     return -tf.reduce_sum(tf.stop_gradient(weights) * log_probs)
 
 
+def value_loss(values: tf.Tensor, returns: tf.Tensor) -> tf.Tensor:
+    """½ Σ_t (G_t − v̂(S_t, w))², the targets G_t held constant.
+
+    Its gradient is −Σ_t δ_t ∇v̂(S_t, w): one SGD step is Sutton & Barto's w-update.
+
+    Args:
+        values: [N] v̂(S_t, w), differentiable in w.
+        returns: [N] G_t.
+
+    Returns:
+        Scalar loss.
+    """
+    return 0.5 * tf.reduce_sum(tf.square(tf.stop_gradient(returns) - values))
+
+
 class Reinforce:
-    """Updates a policy by REINFORCE; each update is one (or, per step, T) `minimize` calls.
+    """Updates a policy (and its value baseline) by REINFORCE.
+
+    Args:
+        policy: the Keras policy from `build_policy`.
+        optimizer: its optimizer (one with `minimize`).
+        value: the state-value network v̂ [N, O] → [N, 1] of the baseline, or None (no
+            learned baseline).
+        value_optimizer: v̂'s optimizer; given exactly when `value` is.
+        entropy_coef: β ≥ 0 of the entropy bonus.
+        max_grad_norm: clip the policy gradient to this global norm; None for no clipping.
 
     `update` and `update_per_step` are `tf.function`s with `reduce_retracing`, so episodes
-    of new lengths reuse one trace with an unknown N.
+    of new lengths reuse one trace with an unknown N. Both return a dict of metrics:
+    "policy_loss" (the REINFORCE term, without the entropy bonus), "entropy" (the mean of
+    H(π(·|S_t)) over the steps), "grad_norm" (the policy gradient's global norm before
+    clipping) and, with a value baseline, "value_loss".
     """
 
-    def __init__(self, policy: keras.Model, optimizer: Minimize):
+    def __init__(
+        self,
+        policy: keras.Model,
+        optimizer: Minimize,
+        value: keras.Model | None = None,
+        value_optimizer: Minimize | None = None,
+        entropy_coef: float = 0.0,
+        max_grad_norm: float | None = None,
+    ):
+        if (value is None) != (value_optimizer is None):
+            raise ValueError("`value` and `value_optimizer` go together: give both or neither")
         self.policy = policy
         self.optimizer = optimizer
+        self.value = value
+        self.value_optimizer = value_optimizer
+        self.entropy_coef = float(entropy_coef)
+        self.max_grad_norm = None if max_grad_norm is None else float(max_grad_norm)
         self._parameters = distribution_model(policy)
         optimizer.build(policy.trainable_variables)
+        if value is not None:
+            value_optimizer.build(value.trainable_variables)
         # Compiled here, not by decorating the methods: a decorated method holds only a
         # weak reference to `self`, and `Reinforce(...).update(...)` would lose its agent.
         self.update = tf.function(self._update, reduce_retracing=True)
@@ -50,43 +103,93 @@ class Reinforce:
         """ln π(A_t|S_t, θ) for observations [N, O] and actions [N] or [N, D]; [N]."""
         return make_distribution(self._parameters(observations)).log_prob(actions)
 
+    def state_value(self, observations: tf.Tensor) -> tf.Tensor:
+        """v̂(S_t, w) for observations [N, O]; [N]."""
+        return self.value(observations)[:, 0]
+
     def _update(
         self,
         observations: tf.Tensor,
         actions: tf.Tensor,
-        weights: tf.Tensor,
+        returns: tf.Tensor,
         num_episodes: tf.Tensor,
-    ) -> tf.Tensor:
-        """One `minimize` on the steps of `num_episodes` whole episodes.
+        gamma_powers: tf.Tensor | None = None,
+    ) -> Metrics:
+        """One policy `minimize` (and one value `minimize`) on the steps of whole episodes.
 
-        L = −(1/E) Σ_t w_t ln π(A_t|S_t, θ): the answer's per-episode minibatch loss,
-        averaged over the E episodes (E = 1 is exactly the answer's loss).
+        With E = `num_episodes`, b_t = v̂(S_t, w) (or 0 without a value network) and
+        δ_t = G_t − b_t:
+            policy:  L(θ) = −(1/E) Σ_t γ^t δ_t ln π(A_t|S_t, θ) − β (1/E) Σ_t H(π(·|S_t, θ))
+            value:   L(w) = (1/E) ½ Σ_t δ_t²
+        E = 1 is exactly the per-episode loss; both losses average over episodes alike.
+        δ_t is computed once, with w before its step, as in Sutton & Barto's pseudo-code.
+
+        Args:
+            observations: [N, O] S_t.
+            actions: [N] or [N, D] A_t.
+            returns: [N] G_t (as given: possibly standardised or minus a mean baseline by
+                the caller); the value network's target.
+            num_episodes: scalar float E.
+            gamma_powers: [N] γ^t (Sutton & Barto's factor), or None for 1.
 
         Returns:
-            The loss before the step (scalar).
+            Scalar metrics, each measured before the step.
         """
+        metrics = {}
+        if self.value is not None:
+            with tf.GradientTape() as value_tape:
+                values = self.state_value(observations)  # [N]
+                metrics["value_loss"] = value_loss(values, returns) / num_episodes
+            advantages = returns - values  # δ_t, with w before the step
+            self.value_optimizer.minimize(
+                metrics["value_loss"], self.value.trainable_variables, tape=value_tape
+            )
+        else:
+            advantages = returns
+        weights = advantages if gamma_powers is None else gamma_powers * advantages
         with tf.GradientTape() as tape:
-            loss = reinforce_loss(self.log_prob(observations, actions), weights) / num_episodes
-        self.optimizer.minimize(loss, self.policy.trainable_variables, tape=tape)
-        return loss
+            distribution = make_distribution(self._parameters(observations))
+            policy_loss = reinforce_loss(distribution.log_prob(actions), weights) / num_episodes
+            entropy = distribution.entropy()  # [N]
+            loss = policy_loss - self.entropy_coef * tf.reduce_sum(entropy) / num_episodes
+        theta = self.policy.trainable_variables  # θ ← θ − α ∇L, ∇L clipped if asked
+        grad_norm = self.optimizer.minimize(loss, theta, tape=tape, clip_norm=self.max_grad_norm)
+        metrics.update(
+            policy_loss=policy_loss, entropy=tf.reduce_mean(entropy), grad_norm=grad_norm
+        )
+        return metrics
 
     def _update_per_step(
-        self, observations: tf.Tensor, actions: tf.Tensor, weights: tf.Tensor
-    ) -> tf.Tensor:
-        """Sutton & Barto's loop: for t = 0 … T−1, one `minimize` on −w_t ln π(A_t|S_t, θ).
+        self,
+        observations: tf.Tensor,
+        actions: tf.Tensor,
+        returns: tf.Tensor,
+        gamma_powers: tf.Tensor | None = None,
+    ) -> Metrics:
+        """Sutton & Barto's loop: for t = 0 … T−1, one `minimize` per network on step t.
 
-        θ changes between steps, so step t's gradient is taken at the θ left by step t−1,
-        as in the book's pseudo-code (with w_t = γ^t G_t when `gamma_power` is set).
+        θ (and w) change between steps, so step t's gradient is taken at the parameters
+        left by step t−1, as in the book's pseudo-code: δ = G_t − v̂(S_t, w);
+        w ← w + α_w δ ∇v̂(S_t, w); θ ← θ + α γ^t δ ∇ln π(A_t|S_t, θ) (+ the entropy term).
+
+        Args:
+            as `update`, for one episode of T steps.
 
         Returns:
-            [T] the loss of each step before its update.
+            Per-step metrics, each a [T] tensor: step t's values before its update.
         """
-        steps = tf.shape(weights)[0]
-        losses = tf.TensorArray(tf.float32, size=steps)
+        steps = tf.shape(returns)[0]
+        names = ["policy_loss", "entropy", "grad_norm"]
+        if self.value is not None:
+            names.append("value_loss")
+        series = {name: tf.TensorArray(tf.float32, size=steps) for name in names}
         for t in tf.range(steps):
-            with tf.GradientTape() as tape:
-                log_prob = self.log_prob(observations[t : t + 1], actions[t : t + 1])
-                loss = reinforce_loss(log_prob, weights[t : t + 1])
-            self.optimizer.minimize(loss, self.policy.trainable_variables, tape=tape)
-            losses = losses.write(t, loss)
-        return losses.stack()
+            step = self._update(
+                observations[t : t + 1],
+                actions[t : t + 1],
+                returns[t : t + 1],
+                tf.constant(1.0),
+                None if gamma_powers is None else gamma_powers[t : t + 1],
+            )
+            series = {name: series[name].write(t, step[name]) for name in names}
+        return {name: values.stack() for name, values in series.items()}

@@ -11,6 +11,7 @@ from reinforce_tf.errors import InputError
 
 UPDATE_MODES = ("step", "episode", "batch")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
+BASELINES = ("none", "mean", "value")
 # Envs stepped in parallel by a `batch` update when --num_envs is not given: enough to
 # amortise one compiled act() call over many env steps, and no more than the batch.
 DEFAULT_BATCH_NUM_ENVS = 16
@@ -20,7 +21,19 @@ DEFAULT_BATCH_NUM_ENVS = 16
 ENV_DEFAULTS: dict[str, dict] = {
     "CartPole-v1": {"hidden_sizes": (64, 64), "learning_rate": 0.005},
     "Acrobot-v1": {"hidden_sizes": (64, 64), "learning_rate": 0.01},
-    "Pendulum-v1": {"gamma": 0.9},
+    "Pendulum-v1": {
+        "gamma": 0.9,
+        "hidden_sizes": (64, 64),
+        "learning_rate": 0.003,
+        "baseline": "value",
+        "normalize_observations": True,
+    },
+    "InvertedPendulum-v5": {
+        "hidden_sizes": (64, 64),
+        "learning_rate": 0.003,
+        "baseline": "value",
+        "normalize_observations": True,
+    },
 }
 
 
@@ -63,6 +76,15 @@ class TrainConfig:
         target_return: stop when the mean return of the last 100 episodes reaches it;
             None takes the env spec's reward_threshold (no early stop if it has none).
         save_path: where the trained policy is written; must end in ".keras".
+        baseline: "none" (pure REINFORCE), "mean" (each step's G minus the mean G of the
+            batch's other episodes; batch updates of ≥ 2 episodes) or "value" (a learned
+            state value v̂(S_t, w), Sutton & Barto §13.4).
+        value_learning_rate: the value network's step size α_w, > 0; None takes
+            `learning_rate`. Used only with baseline "value".
+        entropy_coef: β ≥ 0 of the entropy bonus −β Σ_t H(π(·|S_t)); 0 turns it off.
+        max_grad_norm: clip the policy gradient to this global norm (> 0); None: no clipping.
+        normalize_observations: standardise observations by running statistics stored in
+            the policy model (so the saved file normalises by itself).
     """
 
     env: str = "CartPole-v1"
@@ -79,6 +101,11 @@ class TrainConfig:
     normalize_returns: bool | None = None
     target_return: float | None = None
     save_path: str = "policy.keras"
+    baseline: str = "none"
+    value_learning_rate: float | None = None
+    entropy_coef: float = 0.0
+    max_grad_norm: float | None = None
+    normalize_observations: bool = False
 
     def __post_init__(self):
         def check(ok: bool, field: str, allowed: str):
@@ -134,6 +161,36 @@ class TrainConfig:
             "a number (inf never stops early)",
         )
         check(self.save_path.endswith(".keras"), "save_path", 'a path ending in ".keras"')
+        check(self.baseline in BASELINES, "baseline", f"one of {', '.join(BASELINES)}")
+        if self.baseline == "mean":
+            check(
+                self.update == "batch" and self.batch_episodes >= 2,
+                "baseline",
+                "none or value unless --update=batch with --batch_episodes >= 2, since the "
+                "mean baseline averages the batch's other episodes",
+            )
+        check(
+            self.value_learning_rate is None
+            or (_is_real(self.value_learning_rate) and 0 < self.value_learning_rate < math.inf),
+            "value_learning_rate",
+            "a finite number > 0",
+        )
+        check(
+            _is_real(self.entropy_coef) and 0 <= self.entropy_coef < math.inf,
+            "entropy_coef",
+            "a finite number >= 0",
+        )
+        check(
+            self.max_grad_norm is None
+            or (_is_real(self.max_grad_norm) and 0 < self.max_grad_norm < math.inf),
+            "max_grad_norm",
+            "a finite number > 0",
+        )
+        check(
+            isinstance(self.normalize_observations, bool),
+            "normalize_observations",
+            "True or False",
+        )
 
     @classmethod
     def for_env(cls, env: str = "CartPole-v1", **overrides) -> "TrainConfig":
@@ -148,6 +205,13 @@ class TrainConfig:
         if self.update == "batch":
             return min(self.batch_episodes, DEFAULT_BATCH_NUM_ENVS)
         return 1
+
+    @property
+    def value_lr(self) -> float:
+        """The value network's step size, with the default resolved."""
+        if self.value_learning_rate is None:
+            return self.learning_rate
+        return self.value_learning_rate
 
     @property
     def episodes_per_update(self) -> int:

@@ -21,14 +21,23 @@ class Minimize:
         loss: tf.Tensor | Callable[[], tf.Tensor],
         var_list: Sequence[tf.Variable] | Callable[[], Sequence[tf.Variable]],
         tape: tf.GradientTape | None = None,
-    ) -> None:
+        clip_norm: float | None = None,
+    ) -> tf.Tensor:
         """One descent step on `loss`: θ ← update(θ, ∇_θ loss), for θ in `var_list`.
+
+        With `clip_norm`, the gradient g is first clipped by its global norm
+        (`tf.clip_by_global_norm`): g ← g · c / max(‖g‖, c), ‖g‖² = Σ over all variables of
+        the squared entries; its direction is kept.
 
         Args:
             loss: a scalar tensor computed under `tape`, or a zero-argument callable that
                 returns it (then the gradient is recorded here).
             var_list: the variables to update, or a callable returning them.
             tape: the `tf.GradientTape` that recorded a tensor `loss`.
+            clip_norm: the largest global norm of the applied gradient; None for no clipping.
+
+        Returns:
+            ‖∇_θ loss‖, the global norm of the gradient before clipping (scalar).
 
         Raises:
             ValueError: a tensor `loss` without its `tape`.
@@ -42,7 +51,11 @@ class Minimize:
         if callable(var_list):
             var_list = var_list()
         gradients = tape.gradient(loss, var_list)
+        norm = tf.linalg.global_norm(gradients)
+        if clip_norm is not None:
+            gradients, _ = tf.clip_by_global_norm(gradients, clip_norm, use_norm=norm)
         self.apply_gradients(zip(gradients, var_list))
+        return norm
 
 
 class Adam(Minimize, keras.optimizers.Adam):

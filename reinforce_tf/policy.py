@@ -11,6 +11,12 @@ Only built-in layers and `keras.ops` are used, so the file loads with plain
 `keras.saving.load_model` in a process that never imports this package. Training reads the
 pre-softmax logits (or μ, log σ) through `distribution_model`, so ln π comes from a
 log-softmax, never from log(softmax).
+
+Observation normalisation (optional) is the model's first layer, a built-in
+`keras.layers.Normalization` named "observation_normalization": s ↦ (s − μ) / max(σ, 1e-7)
+per observation dimension. Its non-trainable variables (mean μ, variance σ², count n) hold
+running statistics over every observation seen (`update_observation_statistics`), so the
+saved file normalises by itself and evaluation sees exactly what training saw.
 """
 
 import itertools
@@ -27,17 +33,21 @@ from reinforce_tf.errors import InputError
 
 Distribution = Categorical | DiagGaussian
 
+NORMALIZER = "observation_normalization"
+
 
 def build_policy(
     observation_space: gym.Space,
     action_space: gym.Space,
     hidden_sizes: Sequence[int] = (32,),
     seed: int = 0,
+    normalize_observations: bool = False,
 ) -> keras.Model:
-    """Builds π(·|s, θ): tanh MLP with `hidden_sizes`, then the distribution head.
+    """Builds π(·|s, θ): [normalisation], tanh MLP with `hidden_sizes`, distribution head.
 
     The output layer starts with weights 100× smaller than Glorot's, so the first policy
-    is close to uniform (Discrete) or to N(0, I) (Box).
+    is close to uniform (Discrete) or to N(0, I) (Box). The normalisation starts as the
+    identity (μ = 0, σ² = 1, n = 0).
 
     Raises:
         InputError: an unsupported space.
@@ -45,14 +55,11 @@ def build_policy(
     check_spaces(observation_space, action_space)
     seeds = itertools.count(1000 * seed)  # a distinct initializer seed per layer
     observation = keras.Input(observation_space.shape, name="observation", dtype="float32")
-    features = observation
-    for width in hidden_sizes:
-        features = keras.layers.Dense(
-            width,
-            activation="tanh",
-            kernel_initializer=keras.initializers.GlorotUniform(seed=next(seeds)),
-        )(features)
-    small = keras.initializers.VarianceScaling(1e-4, "fan_avg", "uniform", seed=next(seeds))
+    normalized = observation
+    if normalize_observations:
+        normalized = keras.layers.Normalization(name=NORMALIZER)(observation)
+    features = _tanh_layers(normalized, hidden_sizes, seeds)
+    small = _small_initializer(next(seeds))
     if isinstance(action_space, gym.spaces.Discrete):
         logits = keras.layers.Dense(int(action_space.n), kernel_initializer=small, name="logits")(
             features
@@ -62,15 +69,35 @@ def build_policy(
         (dims,) = action_space.shape
         mean = keras.layers.Dense(dims, kernel_initializer=small, name="mean")(features)
         # A Dense layer fed zeros outputs its bias: a learned log σ that ignores the state.
-        zeros = keras.ops.zeros_like(observation[:, :1])
+        zeros = keras.ops.zeros_like(normalized[:, :1])
         log_std = keras.layers.Dense(dims, kernel_initializer="zeros", name="log_std")(zeros)
         std = keras.layers.Activation("exponential", name="std")(log_std)
         outputs = {"mean": mean, "std": std}
     return keras.Model(observation, outputs, name="policy")
 
 
+def build_value(
+    policy: keras.Model, hidden_sizes: Sequence[int] = (32,), seed: int = 0
+) -> keras.Model:
+    """Builds the state-value network v̂(s, w): observations [B, O] → values [B, 1].
+
+    A tanh MLP with `hidden_sizes` and a linear output. When `policy` normalises its
+    observations, v̂ reads them through the policy's normalisation statistics (shared, not
+    copied; they stay the policy's variables, not v̂'s weights).
+    """
+    seeds = itertools.count(1000 * seed + 500)  # distinct from the policy's seeds
+    observation = keras.Input(policy.input_shape[1:], name="observation", dtype="float32")
+    features = _tanh_layers(_normalized(policy, observation), hidden_sizes, seeds)
+    value = keras.layers.Dense(1, kernel_initializer=_small_initializer(next(seeds)))(features)
+    return keras.Model(observation, value, name="value")
+
+
 def distribution_model(policy: keras.Model) -> keras.Model:
     """The same weights, read before the output activation.
+
+    The observation normalisation, if any, reads its variables at every call (the Keras
+    layer keeps a snapshot made when its statistics were last finalised), so compiled
+    functions built once see statistics updated later.
 
     Returns:
         A model from observations [B, O] to logits [B, A] (Discrete) or to
@@ -81,14 +108,78 @@ def distribution_model(policy: keras.Model) -> keras.Model:
     """
     layers = {layer.name for layer in policy.layers}
     if "logits" in layers:
-        return keras.Model(policy.input, policy.get_layer("logits").output)
-    if {"mean", "log_std"} <= layers:
+        outputs = policy.get_layer("logits").output
+    elif {"mean", "log_std"} <= layers:
         outputs = {name: policy.get_layer(name).output for name in ("mean", "log_std")}
+    else:
+        raise InputError(
+            "is not a reinforce_tf policy: it has no layer named 'logits' or 'mean'/'log_std'",
+            field="policy",
+        )
+    if NORMALIZER not in layers:
         return keras.Model(policy.input, outputs)
-    raise InputError(
-        "is not a reinforce_tf policy: it has no layer named 'logits' or 'mean'/'log_std'",
-        field="policy",
+    after_normalization = keras.Model(policy.get_layer(NORMALIZER).output, outputs)
+    return keras.Model(policy.input, after_normalization(_normalized(policy, policy.input)))
+
+
+def update_observation_statistics(policy: keras.Model, observations: np.ndarray) -> None:
+    """Merges a batch of observations into the policy's running mean and variance.
+
+    The parallel form of Welford's algorithm (Chan et al. 1979): with n, μ, σ² so far and
+    a batch of m observations with mean μ_b and variance σ_b², δ = μ_b − μ, n' = n + m,
+    μ' = μ + δ m/n',  σ'² = (n σ² + m σ_b² + δ² n m/n') / n'.
+    So μ and σ² are the exact mean and (population) variance of all observations seen,
+    each step weighted equally, whatever the batch sizes.
+
+    Args:
+        policy: built with `normalize_observations=True`.
+        observations: [N, O] the new observations.
+    """
+    layer = policy.get_layer(NORMALIZER)
+    batch = np.asarray(observations, np.float64).reshape(-1, policy.input_shape[-1])
+    m = len(batch)
+    if m == 0:
+        return
+    n = float(layer.count.numpy())
+    mean = layer.adapt_mean.numpy().astype(np.float64)
+    variance = layer.adapt_variance.numpy().astype(np.float64)
+    delta = batch.mean(axis=0) - mean
+    total = n + m
+    layer.adapt_mean.assign((mean + delta * m / total).astype(np.float32))
+    layer.adapt_variance.assign(
+        ((n * variance + m * batch.var(axis=0) + delta**2 * n * m / total) / total).astype(
+            np.float32
+        )
     )
+    layer.count.assign(int(total))
+    layer.finalize_state()  # refresh the layer's own snapshot for eager calls of `policy`
+
+
+def _normalized(policy: keras.Model, observation):
+    """`observation` normalised by the policy's statistics, read live; as is without them."""
+    if NORMALIZER not in {layer.name for layer in policy.layers}:
+        return observation
+    layer = policy.get_layer(NORMALIZER)
+    # The formula of keras.layers.Normalization, on its variables rather than its snapshot.
+    # Each op takes the symbolic `observation`, so the graph keeps the variables themselves
+    # (an op on a variable alone would run once, now, and freeze its value).
+    variance = keras.ops.zeros_like(observation) + layer.adapt_variance  # [B, O]
+    scale = keras.ops.maximum(keras.ops.sqrt(variance), keras.config.epsilon())
+    return (observation - layer.adapt_mean) / scale
+
+
+def _tanh_layers(features, hidden_sizes: Sequence[int], seeds):
+    for width in hidden_sizes:
+        features = keras.layers.Dense(
+            width,
+            activation="tanh",
+            kernel_initializer=keras.initializers.GlorotUniform(seed=next(seeds)),
+        )(features)
+    return features
+
+
+def _small_initializer(seed: int) -> keras.initializers.Initializer:
+    return keras.initializers.VarianceScaling(1e-4, "fan_avg", "uniform", seed=seed)
 
 
 def make_distribution(parameters: tf.Tensor | dict[str, tf.Tensor]) -> Distribution:

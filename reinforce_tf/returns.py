@@ -44,6 +44,40 @@ def normalize(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return (centred / std if std > 0 else np.zeros_like(centred)).astype(np.float32)
 
 
+def leave_one_out_mean(returns: np.ndarray, dones: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """The batch-mean baseline: for each step, the mean G over the *other* episodes' steps.
+
+    b_t = (Σ of G over valid steps of the other episodes) / (their number of steps). Leaving
+    the step's own episode out makes b_t independent of A_t (episodes are independent), so
+    subtracting it leaves the expected gradient unchanged; a plain batch mean would include
+    the step's own return and bias it by O(1/E). A batch of one episode has no others: b = 0.
+
+    Args:
+        returns: [T, B] G_t.
+        dones, valid: [T, B] bool, as in `loss_weights`.
+
+    Returns:
+        [T, B] float32 baselines (0 at invalid steps).
+    """
+    dones, valid = np.asarray(dones, bool), np.asarray(valid, bool)
+    # Episode index within each column: the number of episode ends strictly before t.
+    within = np.cumsum(dones, axis=0) - dones  # [T, B]
+    episode = within * dones.shape[1] + np.arange(dones.shape[1])  # unique id per episode
+    ids, index = np.unique(episode[valid], return_inverse=True)
+    sums = np.bincount(index, weights=returns[valid].astype(np.float64), minlength=len(ids))
+    counts = np.bincount(index, minlength=len(ids)).astype(np.float64)
+    others = counts.sum() - counts
+    means = np.divide(sums.sum() - sums, others, out=np.zeros_like(sums), where=others > 0)
+    baselines = np.zeros(np.shape(returns), np.float32)
+    baselines[valid] = means[index]
+    return baselines
+
+
+def gamma_powers(gamma: float, time_steps: np.ndarray) -> np.ndarray:
+    """γ^t for each step, t counted from its episode's start; [T, B] float32."""
+    return np.power(gamma, time_steps, dtype=np.float64).astype(np.float32)
+
+
 def loss_weights(
     rewards: np.ndarray,
     dones: np.ndarray,
@@ -52,11 +86,19 @@ def loss_weights(
     gamma: float,
     normalize_returns: bool,
     gamma_power: bool,
+    mean_baseline: bool = False,
 ) -> np.ndarray:
-    """The constant multiplying ln π(A_t|S_t) in the loss at each step.
+    """The constant multiplying ln π(A_t|S_t) in the loss at each step (before a learned
+    baseline, which the agent subtracts).
 
-    w_t = G_t, standardised over the valid steps if `normalize_returns`, times γ^t (t counted
-    from the episode's start) if `gamma_power`. Invalid steps get w = 0.
+    w_t = G_t, standardised over the valid steps if `normalize_returns`, minus the
+    leave-one-out batch mean of those values if `mean_baseline`, times γ^t (t counted from
+    the episode's start) if `gamma_power`. Invalid steps get w = 0.
+
+    Standardising first, then subtracting the baseline: the baseline (and a value network,
+    which learns these same numbers) sees returns on one scale whatever the env's rewards.
+    Standardising already centres the returns on the batch mean, so a mean baseline on top
+    of it changes little; use it with `normalize_returns=False` for the unbiased version.
 
     Args:
         rewards, dones: [T, B] as in `discounted_returns`.
@@ -69,6 +111,8 @@ def loss_weights(
     weights = discounted_returns(rewards, dones, gamma)
     if normalize_returns:
         weights = normalize(weights, valid)
+    if mean_baseline:
+        weights = weights - leave_one_out_mean(weights, dones, valid)
     if gamma_power:
-        weights = weights * np.power(gamma, time_steps, dtype=np.float64).astype(np.float32)
+        weights = weights * gamma_powers(gamma, time_steps)
     return np.where(valid, weights, 0.0).astype(np.float32)

@@ -16,8 +16,13 @@ from reinforce_tf.agent import Reinforce
 from reinforce_tf.config import TrainConfig
 from reinforce_tf.envs import make_vector_env
 from reinforce_tf.optimizers import make_optimizer
-from reinforce_tf.policy import build_policy, make_actor
-from reinforce_tf.returns import loss_weights
+from reinforce_tf.policy import (
+    build_policy,
+    build_value,
+    make_actor,
+    update_observation_statistics,
+)
+from reinforce_tf.returns import gamma_powers, loss_weights
 from reinforce_tf.rollout import Rollout, RolloutCollector, split_episodes
 from reinforce_tf.saving import check_save_path, save_policy
 
@@ -73,8 +78,20 @@ def train(
             env.single_action_space,
             config.hidden_sizes,
             seed=config.seed,
+            normalize_observations=config.normalize_observations,
         )
-        agent = Reinforce(policy, make_optimizer(config.optimizer, config.learning_rate))
+        value = value_optimizer = None
+        if config.baseline == "value":
+            value = build_value(policy, config.hidden_sizes, seed=config.seed)
+            value_optimizer = make_optimizer(config.optimizer, config.value_lr)
+        agent = Reinforce(
+            policy,
+            make_optimizer(config.optimizer, config.learning_rate),
+            value=value,
+            value_optimizer=value_optimizer,
+            entropy_coef=config.entropy_coef,
+            max_grad_norm=config.max_grad_norm,
+        )
         collector = RolloutCollector(env, make_actor(policy, seed=config.seed), config.seed)
         target = _target_return(config, env.spec)
         result = _loop(config, agent, collector, target, progress, progress_seconds)
@@ -136,23 +153,48 @@ def _loop(config, agent, collector, target, progress, progress_seconds) -> Train
     )
 
 
-def _update(agent: Reinforce, rollout: Rollout, config: TrainConfig) -> None:
-    """Turns a rollout into the loss's (S_t, A_t, w_t) and takes the configured update."""
-    weights = loss_weights(
+def _update(agent: Reinforce, rollout: Rollout, config: TrainConfig) -> dict[str, float]:
+    """Turns a rollout into the loss's (S_t, A_t, G_t, γ^t) and takes the configured update.
+
+    Observation statistics (when the policy normalises) are merged in after the gradient
+    step, so the gradient is taken at exactly the parameters that played the episodes.
+
+    Returns:
+        Scalar metrics: policy_loss, entropy, grad_norm and, with a value baseline,
+        value_loss. For per-step updates: losses summed over the steps (the episode's
+        loss), entropy and grad_norm averaged.
+    """
+    returns = loss_weights(
         rollout.rewards,
         rollout.dones,
         rollout.valid,
         rollout.time_steps,
         config.gamma,
         normalize_returns=config.normalize,
-        gamma_power=config.gamma_power,
+        gamma_power=False,
+        mean_baseline=config.baseline == "mean",
     )
     valid = rollout.valid  # [T, B]; boolean indexing keeps time order within each env
-    observations = tf.constant(rollout.observations[valid])  # [N, O]
-    actions = tf.constant(rollout.actions[valid])  # [N] or [N, D]
-    weights = tf.constant(weights[valid])  # [N]
+    observations = rollout.observations[valid]  # [N, O]
+    inputs = (
+        tf.constant(observations),
+        tf.constant(rollout.actions[valid]),  # [N] or [N, D]
+        tf.constant(returns[valid]),  # [N] G_t
+    )
+    powers = None  # [N] γ^t, or None for 1
+    if config.gamma_power:
+        powers = tf.constant(gamma_powers(config.gamma, rollout.time_steps)[valid])
     if config.update == "step":
-        agent.update_per_step(observations, actions, weights)
+        per_step = agent.update_per_step(*inputs, powers)  # each [T]
+        averaged = ("entropy", "grad_norm")
+        metrics = {
+            name: float(tf.reduce_mean(v) if name in averaged else tf.reduce_sum(v))
+            for name, v in per_step.items()
+        }
     else:
         num_episodes = tf.constant(len(rollout.episode_returns), tf.float32)
-        agent.update(observations, actions, weights, num_episodes)
+        metrics = agent.update(*inputs, num_episodes, powers)
+        metrics = {name: float(value) for name, value in metrics.items()}
+    if config.normalize_observations:
+        update_observation_statistics(agent.policy, observations)
+    return metrics

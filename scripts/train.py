@@ -69,6 +69,36 @@ _TARGET_RETURN = flags.DEFINE_float(
 _SAVE_PATH = flags.DEFINE_string(
     "save_path", _DEFAULTS.save_path, "Where to write the policy; must end in .keras."
 )
+_BASELINE = flags.DEFINE_enum(
+    "baseline",
+    _DEFAULTS.baseline,
+    config_lib.BASELINES,
+    "none: pure REINFORCE; mean: subtract the mean return of the batch's other episodes "
+    "(batch updates of >= 2 episodes); value: subtract a learned state value v(S_t) "
+    "(Sutton & Barto 13.4). Default: per env (README), else none.",
+)
+_VALUE_LEARNING_RATE = flags.DEFINE_float(
+    "value_learning_rate",
+    None,
+    "Step size of the value network with --baseline=value (> 0). Default: per env (README), "
+    "else --learning_rate.",
+)
+_ENTROPY_COEF = flags.DEFINE_float(
+    "entropy_coef",
+    _DEFAULTS.entropy_coef,
+    "Weight β >= 0 of the entropy bonus -β Σ_t H(π(·|S_t)) added to the loss; 0 is off.",
+)
+_MAX_GRAD_NORM = flags.DEFINE_float(
+    "max_grad_norm",
+    None,
+    "Clip the policy gradient to this global norm (> 0) before each step. Default: no clipping.",
+)
+_NORMALIZE_OBSERVATIONS = flags.DEFINE_bool(
+    "normalize_observations",
+    _DEFAULTS.normalize_observations,
+    "Standardise observations by running mean and variance kept inside the saved policy. "
+    "Default: per env (README), else off.",
+)
 
 
 _FLAGS = {
@@ -87,6 +117,11 @@ _FLAGS = {
         _NORMALIZE_RETURNS,
         _TARGET_RETURN,
         _SAVE_PATH,
+        _BASELINE,
+        _VALUE_LEARNING_RATE,
+        _ENTROPY_COEF,
+        _MAX_GRAD_NORM,
+        _NORMALIZE_OBSERVATIONS,
     )
 }
 

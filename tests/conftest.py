@@ -27,8 +27,11 @@ def run_script(
     )
 
 
-def outputs_in_plain_keras(path: Path, observations: np.ndarray, cwd: Path) -> np.ndarray:
-    """Loads the policy file in a fresh process with Keras alone and returns its outputs.
+def outputs_in_plain_keras(
+    path: Path, observations: np.ndarray, cwd: Path, output: str | None = None
+) -> np.ndarray:
+    """Loads the policy file in a fresh process with Keras alone and returns its outputs
+    (the entry `output` of a dict of outputs, such as a Gaussian policy's "mean").
 
     Fails if that process ever imports reinforce_tf.
     """
@@ -36,7 +39,8 @@ def outputs_in_plain_keras(path: Path, observations: np.ndarray, cwd: Path) -> n
     code = (
         "import sys, json, keras, numpy as np\n"
         f"m = keras.saving.load_model({str(path)!r})\n"
-        f"p = m(np.load({str(cwd / 'observations.npy')!r})).numpy()\n"
+        f"p = m(np.load({str(cwd / 'observations.npy')!r}))\n"
+        f"p = np.asarray(p[{output!r}] if {output!r} else p)\n"
         "assert not any(name.startswith('reinforce_tf') for name in sys.modules)\n"
         "print(json.dumps(p.tolist()))\n"
     )

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from reinforce_tf.agent import Reinforce, reinforce_loss
+from reinforce_tf.agent import Reinforce, reinforce_loss, value_loss
 from reinforce_tf.optimizers import SGD, Adam
-from reinforce_tf.policy import build_policy
+from reinforce_tf.policy import build_policy, build_value
 
 OBSERVATION_SPACE = gym.spaces.Box(-10.0, 10.0, (2,), np.float32)
 ACTION_SPACE = gym.spaces.Discrete(2)
@@ -25,6 +25,12 @@ def linear_policy(kernel, bias):
         [np.asarray(kernel, np.float32), np.asarray(bias, np.float32)]
     )
     return policy
+
+
+def linear_value(policy, kernel, bias):
+    value = build_value(policy, hidden_sizes=())
+    value.set_weights([np.asarray(kernel, np.float32), np.asarray(bias, np.float32)])
+    return value
 
 
 def softmax(logits):
@@ -85,10 +91,12 @@ def test_one_sgd_update_moves_theta_by_alpha_g_grad_log_pi():
     # θ ← θ + α G ∇ln π: W = [[0.15, −0.15], [0.3, −0.3]], b = [0.15, −0.15].
     policy = linear_policy(np.zeros((2, 2)), np.zeros(2))
     agent = Reinforce(policy, SGD(0.1))
-    loss = agent.update(
+    metrics = agent.update(
         tf.constant([[1.0, 2.0]]), tf.constant([0]), tf.constant([3.0]), tf.constant(1.0)
     )
-    np.testing.assert_allclose(loss, 3 * math.log(2), rtol=1e-6)
+    assert set(metrics) == {"policy_loss", "entropy", "grad_norm"}
+    np.testing.assert_allclose(metrics["policy_loss"], 3 * math.log(2), rtol=1e-6)
+    np.testing.assert_allclose(metrics["entropy"], math.log(2), rtol=1e-6)
     kernel, bias = policy.get_layer("logits").get_weights()
     np.testing.assert_allclose(kernel, [[0.15, -0.15], [0.3, -0.3]], rtol=1e-6)
     np.testing.assert_allclose(bias, [0.15, -0.15], rtol=1e-6)
@@ -116,12 +124,18 @@ def test_per_step_updates_follow_sutton_barto_loop():
         bias = bias + alpha * w * score
 
     policy = linear_policy(np.zeros((2, 2)), np.zeros(2))
-    losses = Reinforce(policy, SGD(alpha)).update_per_step(
+    metrics = Reinforce(policy, SGD(alpha)).update_per_step(
         tf.constant(observations, tf.float32),
         tf.constant(actions),
         tf.constant(weights, tf.float32),
     )
-    assert losses.shape == (2,)
+    assert {name: series.shape for name, series in metrics.items()} == {
+        "policy_loss": (2,),
+        "entropy": (2,),
+        "grad_norm": (2,),
+    }
+    # Step 0 at π = ½: loss −3 ln ½.
+    np.testing.assert_allclose(metrics["policy_loss"][0], 3 * math.log(2), rtol=1e-6)
     got_kernel, got_bias = policy.get_layer("logits").get_weights()
     np.testing.assert_allclose(got_kernel, kernel, rtol=1e-5)
     np.testing.assert_allclose(got_bias, bias, rtol=1e-5)
@@ -165,4 +179,129 @@ def test_update_traces_once_for_new_lengths(optimizer_class):
         agent.update(
             tf.zeros((steps, 2)), tf.zeros(steps, tf.int32), tf.ones(steps), tf.constant(1.0)
         )
+        agent.update_per_step(
+            tf.zeros((steps, 2)), tf.zeros(steps, tf.int32), tf.ones(steps), tf.ones(steps)
+        )
     assert agent.update.experimental_get_tracing_count() <= 2
+    assert agent.update_per_step.experimental_get_tracing_count() <= 2
+
+
+def test_entropy_bonus_step_matches_hand_gradient():
+    # b = [0, ln 3] → π = [¼, ¾], H = −(¼ ln ¼ + ¾ ln ¾) = 0.562335.
+    # ∂H/∂z_j = −π_j (ln π_j + H): ∂H/∂z = [0.205990, −0.205990].
+    # G = 0 leaves only the bonus: L = −β H; SGD α = 0.1, β = 0.5, s = [1, 2]:
+    # b ← b + αβ ∂H/∂z = [0.0102995, ln 3 − 0.0102995]; W ← αβ s ⊗ ∂H/∂z.
+    entropy, dh = 0.562335, 0.205990
+    policy = linear_policy(np.zeros((2, 2)), [0.0, math.log(3.0)])
+    agent = Reinforce(policy, SGD(0.1), entropy_coef=0.5)
+    metrics = agent.update(
+        tf.constant([[1.0, 2.0]]), tf.constant([1]), tf.constant([0.0]), tf.constant(1.0)
+    )
+    np.testing.assert_allclose(metrics["entropy"], entropy, rtol=1e-5)
+    np.testing.assert_allclose(metrics["policy_loss"], 0.0, atol=1e-7)
+    kernel, bias = policy.get_layer("logits").get_weights()
+    step = 0.1 * 0.5 * dh
+    np.testing.assert_allclose(bias, [step, math.log(3.0) - step], rtol=1e-4)
+    np.testing.assert_allclose(kernel, [[step, -step], [2 * step, -2 * step]], rtol=1e-4)
+
+
+def test_entropy_bonus_is_summed_over_steps_and_averaged_over_episodes():
+    # Two identical steps counted as 2 episodes give the step of one: L's bonus is
+    # −β (1/E) Σ_t H_t, like its REINFORCE term.
+    one = linear_policy(np.zeros((2, 2)), [0.0, math.log(3.0)])
+    Reinforce(one, SGD(0.1), entropy_coef=0.5).update(
+        tf.constant([[1.0, 2.0]]), tf.constant([1]), tf.constant([0.0]), tf.constant(1.0)
+    )
+    two = linear_policy(np.zeros((2, 2)), [0.0, math.log(3.0)])
+    Reinforce(two, SGD(0.1), entropy_coef=0.5).update(
+        tf.constant([[1.0, 2.0]] * 2), tf.constant([1, 1]), tf.constant([0.0] * 2), tf.constant(2.0)
+    )
+    for a, b in zip(one.get_weights(), two.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_gradient_is_clipped_to_the_global_norm():
+    # Zero weights, s = [1, 2], a = 0, G = 3: ∂L/∂W = [[−1.5, 1.5], [−3, 3]],
+    # ∂L/∂b = [−1.5, 1.5]; ‖g‖² = 4.5 + 18 + 4.5 = 27. Clipped to 1 and SGD α = 0.1:
+    # W = 0.1 [[1.5, −1.5], [3, −3]] / √27, b = 0.1 [1.5, −1.5] / √27.
+    policy = linear_policy(np.zeros((2, 2)), np.zeros(2))
+    metrics = Reinforce(policy, SGD(0.1), max_grad_norm=1.0).update(
+        tf.constant([[1.0, 2.0]]), tf.constant([0]), tf.constant([3.0]), tf.constant(1.0)
+    )
+    np.testing.assert_allclose(metrics["grad_norm"], math.sqrt(27), rtol=1e-6)
+    kernel, bias = policy.get_layer("logits").get_weights()
+    np.testing.assert_allclose(kernel, 0.1 * np.array([[1.5, -1.5], [3, -3]]) / math.sqrt(27))
+    np.testing.assert_allclose(bias, 0.1 * np.array([1.5, -1.5]) / math.sqrt(27), rtol=1e-6)
+    # A bound above the norm changes nothing: the unclipped step of the test above.
+    unclipped = linear_policy(np.zeros((2, 2)), np.zeros(2))
+    Reinforce(unclipped, SGD(0.1), max_grad_norm=6.0).update(
+        tf.constant([[1.0, 2.0]]), tf.constant([0]), tf.constant([3.0]), tf.constant(1.0)
+    )
+    np.testing.assert_allclose(unclipped.get_layer("logits").get_weights()[1], [0.15, -0.15])
+
+
+def test_value_baseline_step_matches_sutton_barto():
+    # v̂(s) = s·u + c with u = [0.5, 0], c = 0: v̂([1, 2]) = 0.5; G = 3 → δ = 2.5.
+    # θ ← θ + α δ ∇ln π, α = 0.1: W = 0.25 [[0.5, −0.5], [1, −1]], b = [0.125, −0.125].
+    # w ← w + α_w δ ∇v̂, α_w = 0.2: u = [0.5, 0] + 0.5 [1, 2] = [1, 1], c = 0.5.
+    # Value loss ½ δ² = 3.125.
+    policy = linear_policy(np.zeros((2, 2)), np.zeros(2))
+    value = linear_value(policy, [[0.5], [0.0]], [0.0])
+    agent = Reinforce(policy, SGD(0.1), value=value, value_optimizer=SGD(0.2))
+    metrics = agent.update(
+        tf.constant([[1.0, 2.0]]), tf.constant([0]), tf.constant([3.0]), tf.constant(1.0)
+    )
+    np.testing.assert_allclose(metrics["value_loss"], 3.125, rtol=1e-6)
+    np.testing.assert_allclose(metrics["policy_loss"], 2.5 * math.log(2), rtol=1e-6)
+    kernel, bias = policy.get_layer("logits").get_weights()
+    np.testing.assert_allclose(kernel, [[0.125, -0.125], [0.25, -0.25]], rtol=1e-6)
+    np.testing.assert_allclose(bias, [0.125, -0.125], rtol=1e-6)
+    u, c = value.get_weights()
+    np.testing.assert_allclose(u, [[1.0], [1.0]], rtol=1e-6)
+    np.testing.assert_allclose(c, [0.5], rtol=1e-6)
+
+
+def test_value_loss_is_half_squared_error():
+    # G = [3, −1], v̂ = [1, 1]: ½ (2² + 2²) = 4.
+    np.testing.assert_allclose(value_loss(tf.constant([1.0, 1.0]), tf.constant([3.0, -1.0])), 4.0)
+
+
+def test_per_step_baseline_with_gamma_power_follows_sutton_barto():
+    # The book's REINFORCE-with-baseline loop, in NumPy, for two steps: δ = G − v̂(S_t, w);
+    # w ← w + α_w δ ∇v̂; θ ← θ + α γ^t δ ∇ln π, each at the parameters left by step t − 1.
+    observations = np.array([[1.0, 2.0], [-1.0, 0.5]])
+    actions = np.array([0, 1])
+    returns = np.array([3.0, -2.0])
+    powers = np.array([1.0, 0.9])
+    alpha, alpha_w = 0.1, 0.05
+    kernel, bias = np.zeros((2, 2)), np.zeros(2)
+    u, c = np.array([0.3, -0.2]), 0.1
+    for s, a, g, p in zip(observations, actions, returns, powers):
+        delta = g - (s @ u + c)
+        u, c = u + alpha_w * delta * s, c + alpha_w * delta
+        score = np.eye(2)[a] - softmax(s @ kernel + bias)
+        kernel = kernel + alpha * p * delta * np.outer(s, score)
+        bias = bias + alpha * p * delta * score
+
+    policy = linear_policy(np.zeros((2, 2)), np.zeros(2))
+    value = linear_value(policy, [[0.3], [-0.2]], [0.1])
+    agent = Reinforce(policy, SGD(alpha), value=value, value_optimizer=SGD(alpha_w))
+    metrics = agent.update_per_step(
+        tf.constant(observations, tf.float32),
+        tf.constant(actions),
+        tf.constant(returns, tf.float32),
+        tf.constant(powers, tf.float32),
+    )
+    assert metrics["value_loss"].shape == (2,)
+    got_kernel, got_bias = policy.get_layer("logits").get_weights()
+    np.testing.assert_allclose(got_kernel, kernel, rtol=1e-5)
+    np.testing.assert_allclose(got_bias, bias, rtol=1e-5)
+    got_u, got_c = value.get_weights()
+    np.testing.assert_allclose(got_u[:, 0], u, rtol=1e-5)
+    np.testing.assert_allclose(got_c, [c], rtol=1e-5)
+
+
+def test_value_without_its_optimizer_is_refused():
+    policy = linear_policy(np.zeros((2, 2)), np.zeros(2))
+    with pytest.raises(ValueError, match="value_optimizer"):
+        Reinforce(policy, SGD(0.1), value=build_value(policy, ()))

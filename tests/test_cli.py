@@ -22,6 +22,14 @@ BAD_TRAIN_FLAGS = [
     (["--no_such_flag=1"], "Unknown command line flag 'no_such_flag'"),
     (["--save_path=policy.h5"], '--save_path: must be a path ending in ".keras"'),
     (["--save_path=missing/policy.keras"], "--save_path: folder 'missing' does not exist"),
+    (["--baseline=median"], "flag --baseline=median: value should be one of"),
+    (
+        ["--baseline=mean", "--update=episode"],
+        "--baseline: must be none or value unless --update=batch with --batch_episodes >= 2",
+    ),
+    (["--value_learning_rate=-1"], "--value_learning_rate: must be a finite number > 0"),
+    (["--entropy_coef=-0.1"], "--entropy_coef: must be a finite number >= 0; got -0.1"),
+    (["--max_grad_norm=0"], "--max_grad_norm: must be a finite number > 0; got 0.0"),
 ]
 
 
@@ -33,7 +41,9 @@ def assert_one_line_error(done, expected):
     assert "Traceback" not in done.stderr + done.stdout
 
 
-@pytest.mark.parametrize("flags, expected", BAD_TRAIN_FLAGS, ids=[f[0][0] for f in BAD_TRAIN_FLAGS])
+@pytest.mark.parametrize(
+    "flags, expected", BAD_TRAIN_FLAGS, ids=[" ".join(f[0]) for f in BAD_TRAIN_FLAGS]
+)
 def test_train_bad_input(script, tmp_path, flags, expected):
     # A small budget first, so a check that failed to fire ends quickly; later flags win.
     done = script("train.py", "--total_steps=1000", *flags, cwd=tmp_path)

@@ -23,6 +23,12 @@ from reinforce_tf.errors import InputError
         ("hidden_sizes", (64, 0), "a tuple of positive integers"),
         ("target_return", math.nan, "a number (inf never stops early)"),
         ("save_path", "policy.h5", 'a path ending in ".keras"'),
+        ("baseline", "median", "one of none, mean, value"),
+        ("value_learning_rate", 0.0, "a finite number > 0"),
+        ("entropy_coef", -0.01, "a finite number >= 0"),
+        ("entropy_coef", math.inf, "a finite number >= 0"),
+        ("max_grad_norm", 0.0, "a finite number > 0"),
+        ("normalize_observations", 1, "True or False"),
     ],
 )
 def test_bad_values_name_the_field_and_what_is_allowed(field, value, allowed):
@@ -55,3 +61,21 @@ def test_parse_hidden_sizes():
     for text in ("64,", "a,b", "0", "-4", "1.5"):
         with pytest.raises(InputError, match="hidden_sizes: must be a comma list"):
             parse_hidden_sizes(text)
+
+
+def test_mean_baseline_needs_other_episodes_in_the_batch():
+    TrainConfig(baseline="mean", batch_episodes=2)
+    for overrides in ({"update": "episode"}, {"batch_episodes": 1}):
+        with pytest.raises(InputError, match="baseline: must be none or value unless"):
+            TrainConfig(baseline="mean", **overrides)
+
+
+def test_value_learning_rate_defaults_to_the_policy_one():
+    assert TrainConfig(learning_rate=0.02).value_lr == 0.02
+    assert TrainConfig(learning_rate=0.02, value_learning_rate=0.1).value_lr == 0.1
+
+
+def test_options_are_off_by_default():
+    config = TrainConfig()
+    assert (config.baseline, config.entropy_coef, config.max_grad_norm) == ("none", 0.0, None)
+    assert not config.normalize_observations

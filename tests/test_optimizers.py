@@ -52,3 +52,20 @@ def test_tensor_loss_without_tape_is_refused():
 def test_unknown_optimizer_name():
     with pytest.raises(InputError, match="optimizer: must be one of adam, sgd, rmsprop"):
         make_optimizer("adagrad", 0.1)
+
+
+def test_minimize_clips_by_global_norm_and_returns_the_norm_before():
+    # Loss 3x + 4y: gradient (3, 4), global norm 5. Clip at 1 → (0.6, 0.8);
+    # SGD α = 0.1 from (0, 0): (−0.06, −0.08).
+    x, y = tf.Variable(0.0), tf.Variable(0.0)
+    with tf.GradientTape() as tape:
+        loss = 3.0 * x + 4.0 * y
+    norm = make_optimizer("sgd", 0.1).minimize(loss, [x, y], tape=tape, clip_norm=1.0)
+    np.testing.assert_allclose(norm, 5.0, rtol=1e-6)
+    np.testing.assert_allclose([x.numpy(), y.numpy()], [-0.06, -0.08], rtol=1e-6)
+    # A bound above the norm leaves the gradient alone: (−0.3, −0.4).
+    x.assign(0.0), y.assign(0.0)
+    with tf.GradientTape() as tape:
+        loss = 3.0 * x + 4.0 * y
+    make_optimizer("sgd", 0.1).minimize(loss, [x, y], tape=tape, clip_norm=10.0)
+    np.testing.assert_allclose([x.numpy(), y.numpy()], [-0.3, -0.4], rtol=1e-6)

@@ -9,7 +9,13 @@ from conftest import outputs_in_plain_keras
 
 from reinforce_tf.errors import InputError
 from reinforce_tf.evaluate import check_fits
-from reinforce_tf.policy import build_policy, distribution_model, make_actor
+from reinforce_tf.policy import (
+    build_policy,
+    build_value,
+    distribution_model,
+    make_actor,
+    update_observation_statistics,
+)
 from reinforce_tf.saving import load_metadata, load_policy, save_policy
 
 BOX4 = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
@@ -124,3 +130,50 @@ def test_policy_for_other_spaces_is_refused():
     check_fits(gaussian, BOX4, gym.spaces.Box(-2.0, 2.0, (2,)))
     with pytest.raises(InputError, match="policy: .*size 4 and 2 action outputs.*Box.*\\(1,\\)"):
         check_fits(gaussian, BOX4, gym.spaces.Box(-2.0, 2.0, (1,)))
+
+
+def test_observation_statistics_are_the_running_mean_and_variance():
+    # Batches of 3, 1 and 5 observations merge to the mean and population variance of
+    # all 9, each observation weighted equally.
+    policy = build_policy(BOX4, gym.spaces.Discrete(2), (8,), normalize_observations=True)
+    layer = policy.get_layer("observation_normalization")
+    np.testing.assert_array_equal(layer.adapt_mean.numpy(), 0.0)  # starts as the identity
+    np.testing.assert_array_equal(layer.adapt_variance.numpy(), 1.0)
+    rng = np.random.default_rng(0)
+    batches = [rng.normal(3.0, 2.0, (size, 4)) for size in (3, 1, 5)]
+    for batch in batches:
+        update_observation_statistics(policy, batch)
+    everything = np.concatenate(batches)
+    np.testing.assert_allclose(layer.adapt_mean.numpy(), everything.mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(layer.adapt_variance.numpy(), everything.var(axis=0), rtol=1e-5)
+    assert int(layer.count.numpy()) == 9
+
+
+def test_normalisation_is_live_in_compiled_acting_and_saved_in_the_file(tmp_path):
+    # Linear Gaussian mean μ_a = Σ_i (s_i − m_i)/σ_i on normalised observations. At first
+    # m = 0, σ = 1: s = [3, 3, 3, 3] gives 12. Statistics from [−1]*4 and [3]*4: m = 1,
+    # σ² = 4, so the same s gives Σ (3 − 1)/2 = 4.
+    policy = build_policy(BOX4, gym.spaces.Box(-5.0, 5.0, (1,)), (), normalize_observations=True)
+    policy.get_layer("mean").set_weights([np.ones((4, 1), np.float32), np.zeros(1, np.float32)])
+    act = make_actor(policy, greedy=True)
+    np.testing.assert_allclose(act(np.full((1, 4), 3.0)), [[12.0]])  # identity at first
+    update_observation_statistics(policy, np.array([[-1.0] * 4, [3.0] * 4]))  # μ 1, σ 2
+    # The actor compiled before the update sees the new statistics: Σ (3 − 1)/2 = 4.
+    np.testing.assert_allclose(act(np.full((1, 4), 3.0)), [[4.0]], rtol=1e-6)
+    np.testing.assert_allclose(policy(np.full((1, 4), 3.0))["mean"], [[4.0]], rtol=1e-6)
+    observations = np.random.default_rng(2).normal(1.0, 2.0, (5, 4)).astype(np.float32)
+    expected = policy(observations)["mean"].numpy()
+    path = save_policy(policy, tmp_path / "normalised.keras", {})
+    code_free = load_policy(path)
+    np.testing.assert_allclose(code_free(observations)["mean"], expected, rtol=1e-6)
+    plain = outputs_in_plain_keras(path, observations, tmp_path, output="mean")
+    np.testing.assert_allclose(plain, expected, rtol=1e-6)
+
+
+def test_value_network_reads_the_policy_statistics():
+    policy = build_policy(BOX4, gym.spaces.Discrete(2), (), normalize_observations=True)
+    value = build_value(policy, ())
+    value.set_weights([np.ones((4, 1), np.float32), np.zeros(1, np.float32)])
+    assert len(value.weights) == 2  # the statistics stay the policy's variables
+    update_observation_statistics(policy, np.array([[-1.0] * 4, [3.0] * 4]))  # μ 1, σ 2
+    np.testing.assert_allclose(value(np.full((1, 4), 3.0)), [[4.0]], rtol=1e-6)

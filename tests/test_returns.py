@@ -1,7 +1,13 @@
 import numpy as np
 import pytest
 
-from reinforce_tf.returns import discounted_returns, loss_weights, normalize
+from reinforce_tf.returns import (
+    discounted_returns,
+    gamma_powers,
+    leave_one_out_mean,
+    loss_weights,
+    normalize,
+)
 
 
 def test_single_episode_matches_hand_values():
@@ -60,3 +66,37 @@ def test_loss_weights_gamma_power_and_masking():
     np.testing.assert_allclose(weights[:, 0], [1.75, 0.75, 0.25, 0.0])
     plain = loss_weights(rewards, dones, valid, time_steps, 0.5, False, gamma_power=False)
     np.testing.assert_allclose(plain[:, 0], [1.75, 1.5, 1.0, 0.0])
+
+
+def test_leave_one_out_mean_averages_the_other_episodes():
+    # Column 0: episode A, G = [2, 4] (t = 0, 1), then episode C, G = [9] (t = 2).
+    # Column 1: episode B, G = [1, 1, 1]; its 4th step is invalid (G = 50 is ignored).
+    # Sums and step counts: A 6/2, B 3/3, C 9/1; all 18/6.
+    # A's baseline: (18 − 6)/4 = 3; B's: (18 − 3)/3 = 5; C's: (18 − 9)/5 = 1.8.
+    returns = np.array([[2.0, 1.0], [4.0, 1.0], [9.0, 1.0], [0.0, 50.0]])
+    dones = np.array([[False, False], [True, False], [True, True], [False, False]])
+    valid = np.array([[True, True], [True, True], [True, True], [False, False]])
+    np.testing.assert_allclose(
+        leave_one_out_mean(returns, dones, valid), [[3, 5], [3, 5], [1.8, 5], [0, 0]]
+    )
+
+
+def test_leave_one_out_mean_of_a_single_episode_is_zero():
+    returns = np.array([[3.0], [2.0]])
+    dones = np.array([[False], [True]])
+    np.testing.assert_array_equal(leave_one_out_mean(returns, dones, np.ones((2, 1), bool)), 0)
+
+
+def test_loss_weights_with_mean_baseline_then_gamma_power():
+    # Two one-step-apart episodes in two columns, γ = 0.5: column 0 rewards [1, 1] → G =
+    # [1.5, 1]; column 1 reward [4] → G = [4]. Baselines: column 0 sees B's mean 4,
+    # column 1 sees A's mean 1.25. w = (G − b) γ^t = [(1.5 − 4)·1, (1 − 4)·0.5] and [2.75].
+    rewards = np.array([[1.0, 4.0], [1.0, 0.0]])
+    dones = np.array([[False, True], [True, False]])
+    valid = np.array([[True, True], [True, False]])
+    time_steps = np.array([[0, 0], [1, 0]])
+    weights = loss_weights(
+        rewards, dones, valid, time_steps, 0.5, False, gamma_power=True, mean_baseline=True
+    )
+    np.testing.assert_allclose(weights, [[-2.5, 2.75], [-1.5, 0.0]])
+    np.testing.assert_allclose(gamma_powers(0.5, time_steps), [[1, 1], [0.5, 1]])

@@ -5,6 +5,12 @@ import pytest
 from conftest import outputs_in_plain_keras
 
 from reinforce_tf import TrainConfig, evaluate, load_policy, train
+from reinforce_tf.agent import Reinforce
+from reinforce_tf.envs import make_vector_env
+from reinforce_tf.optimizers import make_optimizer
+from reinforce_tf.policy import build_policy, build_value, make_actor
+from reinforce_tf.rollout import RolloutCollector
+from reinforce_tf.train import _update
 
 
 @pytest.fixture(scope="module")
@@ -101,3 +107,70 @@ def test_scripts_train_then_evaluate(script, tmp_path):
     assert done.stderr == ""
     assert done.stdout.startswith("CartPole-v1, 5 episodes, greedy actions: return ")
     assert "±" in done.stdout and "min" in done.stdout and "max" in done.stdout
+
+
+@pytest.fixture(scope="module")
+def inverted_pendulum(tmp_path_factory):
+    path = tmp_path_factory.mktemp("inverted_pendulum") / "policy.keras"
+    # Its per-env defaults: value baseline and observation normalisation. Random play
+    # balances for about 6 steps; a mean of 300 over the last 100 episodes is learning.
+    config = TrainConfig.for_env(
+        "InvertedPendulum-v5", target_return=300.0, total_steps=300_000, save_path=str(path)
+    )
+    return train(config, progress=None)
+
+
+def test_inverted_pendulum_learns(inverted_pendulum):
+    assert inverted_pendulum.solved
+    assert inverted_pendulum.mean_return >= 300
+
+
+def test_saved_policy_carries_its_observation_statistics(inverted_pendulum, tmp_path):
+    policy = load_policy(inverted_pendulum.save_path)
+    layer = policy.get_layer("observation_normalization")
+    # Every counted step's observation was merged in, once.
+    assert int(layer.count.numpy()) == inverted_pendulum.steps
+    assert np.all(layer.adapt_variance.numpy() > 0)
+    assert not np.allclose(layer.adapt_mean.numpy(), 0.0)
+    observations = np.random.default_rng(0).normal(0.0, 0.1, (6, 4)).astype(np.float32)
+    plain = outputs_in_plain_keras(inverted_pendulum.save_path, observations, tmp_path, "mean")
+    np.testing.assert_allclose(plain, policy(observations)["mean"].numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("update", ["batch", "step"])
+def test_update_reports_metrics_and_merges_statistics(update):
+    config = TrainConfig(
+        update=update,
+        batch_episodes=4,
+        baseline="value",
+        entropy_coef=0.01,
+        max_grad_norm=0.5,
+        gamma_power=update == "step",
+        normalize_observations=True,
+    )
+    env = make_vector_env(config.env, config.envs)
+    policy = build_policy(
+        env.single_observation_space, env.single_action_space, (8,), normalize_observations=True
+    )
+    value = build_value(policy, (8,))
+    agent = Reinforce(
+        policy, make_optimizer("sgd", 0.01), value, make_optimizer("sgd", 0.01), 0.01, 0.5
+    )
+    rollout = RolloutCollector(env, make_actor(policy), seed=0).collect(
+        np.full(config.envs, config.episodes_per_update)
+    )
+    env.close()
+    before = [w.copy() for w in value.get_weights()]
+    metrics = _update(agent, rollout, config)
+    assert set(metrics) == {"policy_loss", "value_loss", "entropy", "grad_norm"}
+    assert all(isinstance(v, float) and np.isfinite(v) for v in metrics.values())
+    # CartPole's first policy is near uniform over 2 actions: entropy ≈ ln 2.
+    assert abs(metrics["entropy"] - np.log(2)) < 0.01
+    assert metrics["grad_norm"] > 0
+    assert not np.allclose(before[0], value.get_weights()[0])  # the value net stepped
+    statistics = policy.get_layer("observation_normalization")
+    assert int(statistics.count.numpy()) == rollout.num_steps
+    valid_observations = rollout.observations[rollout.valid]
+    np.testing.assert_allclose(
+        statistics.adapt_mean.numpy(), valid_observations.mean(axis=0), rtol=1e-4, atol=1e-6
+    )

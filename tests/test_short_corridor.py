@@ -1,0 +1,68 @@
+"""The short corridor (Sutton & Barto Example 13.1): dynamics, registration, closed form."""
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import reinforce_tf  # noqa: F401  (registers the env)
+from reinforce_tf.short_corridor import (
+    ENV_ID,
+    LEFT,
+    OPTIMAL_VALUE,
+    RIGHT,
+    ShortCorridor,
+    corridor_mdp,
+    corridor_value,
+    optimal_probability,
+)
+from reinforce_tf.tabular import TabularEnv, random_mdp, state_values
+
+
+def test_registered_and_passes_check_env():
+    env = gym.make(ENV_ID)
+    assert isinstance(env.unwrapped, ShortCorridor)
+    check_env(env.unwrapped, skip_render_check=True)
+    check_env(TabularEnv(random_mdp(seed=3)), skip_render_check=True)
+
+
+def test_dynamics_switch_actions_in_the_middle_state():
+    # s0 -right-> s1 -right-> s0 (switched) -left-> s0 (wall) -right-> s1 -left-> s2 (switched)
+    # -right-> goal: 6 steps of reward -1; the observation is always [1.0].
+    env = ShortCorridor()
+    observation, info = env.reset(seed=0)
+    assert info["state"] == 0
+    np.testing.assert_array_equal(observation, [1.0])
+    visited, rewards = [], []
+    for action in (RIGHT, RIGHT, LEFT, RIGHT, LEFT):
+        observation, reward, terminated, truncated, info = env.step(action)
+        np.testing.assert_array_equal(observation, [1.0])
+        assert not (terminated or truncated)
+        visited.append(info["state"])
+        rewards.append(reward)
+    assert visited == [1, 0, 0, 1, 2]
+    _, reward, terminated, truncated, _ = env.step(RIGHT)
+    assert terminated and not truncated
+    assert rewards + [reward] == [-1.0] * 6
+
+
+@pytest.mark.parametrize("p", [0.05, 0.3, 0.5, 0.9])
+def test_closed_form_value_matches_linear_solve(p):
+    # v = (I − P_π)⁻¹ r_π for π(right) = p in every state; v(s0) = (2p − 4) / (p(1 − p)),
+    # e.g. p = 0.05 → −3.9 / 0.0475 = −82.105.
+    values = state_values(corridor_mdp(), np.tile([1.0 - p, p], (3, 1)), gamma=1.0)
+    np.testing.assert_allclose(corridor_value(p), values[0], rtol=1e-12)
+    if p == 0.05:
+        np.testing.assert_allclose(values[0], -3.9 / 0.0475, rtol=1e-12)
+
+
+def test_optimum():
+    # p* = 2 − √2 = 0.585786; v* = (2p* − 4) / (p*(1 − p*)) = −11.656854.
+    p_star = optimal_probability()
+    assert math.isclose(p_star, 0.5857864376, rel_tol=1e-9)
+    assert math.isclose(OPTIMAL_VALUE, -11.656854249, rel_tol=1e-9)
+    grid = np.linspace(0.01, 0.99, 981)
+    assert corridor_value(grid).max() <= OPTIMAL_VALUE + 1e-12
+    assert abs(grid[np.argmax(corridor_value(grid))] - p_star) < 1e-3
