@@ -6,6 +6,7 @@ one directly. Both get the same checks, each raising `InputError` naming the fie
 
 import dataclasses
 import math
+from pathlib import Path
 
 from reinforce_tf.errors import InputError
 
@@ -22,6 +23,8 @@ ENV_DEFAULTS: dict[str, dict] = {
     "Acrobot-v1": {"hidden_sizes": (64, 64), "learning_rate": 0.01},
     "Pendulum-v1": {"gamma": 0.9},
 }
+# The best policy of the evaluations during training, written beside `save_path`.
+BEST_NAME = "best.keras"
 
 
 def parse_hidden_sizes(text: str) -> tuple[int, ...]:
@@ -63,6 +66,16 @@ class TrainConfig:
         target_return: stop when the mean return of the last 100 episodes reaches it;
             None takes the env spec's reward_threshold (no early stop if it has none).
         save_path: where the trained policy is written; must end in ".keras".
+        logdir: the run folder for TensorBoard events, `episodes.csv`, `config.json` and
+            checkpoints; None writes none of them (the CLI defaults to a new folder under
+            `runs/`).
+        checkpoint_every: env steps between checkpoints (> 0). Every such interval also
+            reseeds the envs from (seed, interval number), so a run resumed from a periodic
+            checkpoint replays the uninterrupted run exactly.
+        resume: continue the run saved in `logdir` from its latest checkpoint.
+        eval_every: env steps between greedy evaluations on a separate env, the best
+            policy kept as `best.keras` beside `save_path`; None never evaluates.
+        eval_episodes: episodes per evaluation (> 0).
     """
 
     env: str = "CartPole-v1"
@@ -79,6 +92,11 @@ class TrainConfig:
     normalize_returns: bool | None = None
     target_return: float | None = None
     save_path: str = "policy.keras"
+    logdir: str | None = None
+    checkpoint_every: int = 50_000
+    resume: bool = False
+    eval_every: int | None = None
+    eval_episodes: int = 10
 
     def __post_init__(self):
         def check(ok: bool, field: str, allowed: str):
@@ -134,6 +152,36 @@ class TrainConfig:
             "a number (inf never stops early)",
         )
         check(self.save_path.endswith(".keras"), "save_path", 'a path ending in ".keras"')
+        check(
+            self.logdir is None or (isinstance(self.logdir, str) and bool(self.logdir)),
+            "logdir",
+            "a folder path",
+        )
+        check(
+            _is_int(self.checkpoint_every) and self.checkpoint_every > 0,
+            "checkpoint_every",
+            "an integer > 0",
+        )
+        check(
+            not self.resume or self.logdir is not None,
+            "resume",
+            "used with --logdir, the run folder to continue",
+        )
+        check(
+            self.eval_every is None or (_is_int(self.eval_every) and self.eval_every > 0),
+            "eval_every",
+            "an integer > 0",
+        )
+        check(
+            _is_int(self.eval_episodes) and self.eval_episodes > 0,
+            "eval_episodes",
+            "an integer > 0",
+        )
+        check(
+            self.eval_every is None or Path(self.save_path).name != BEST_NAME,
+            "save_path",
+            f"a name other than {BEST_NAME!r} when evaluating (that name holds the best policy)",
+        )
 
     @classmethod
     def for_env(cls, env: str = "CartPole-v1", **overrides) -> "TrainConfig":
@@ -148,6 +196,11 @@ class TrainConfig:
         if self.update == "batch":
             return min(self.batch_episodes, DEFAULT_BATCH_NUM_ENVS)
         return 1
+
+    @property
+    def best_path(self) -> Path:
+        """Where the best evaluated policy is written: `best.keras` beside `save_path`."""
+        return Path(self.save_path).parent / BEST_NAME
 
     @property
     def episodes_per_update(self) -> int:

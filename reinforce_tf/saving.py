@@ -35,6 +35,26 @@ def save_policy(policy: keras.Model, path: str | os.PathLike, metadata: dict) ->
         policy.save(temporary)
         with zipfile.ZipFile(temporary, "a") as archive:
             archive.writestr(METADATA_NAME, json.dumps(metadata, indent=2))
+        _sync(temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return path
+
+
+def write_text_atomically(path: str | os.PathLike, text: str) -> Path:
+    """Writes `text` to a temporary file beside `path`, syncs it, then renames it into place.
+
+    Readers see the old file or the new one, never a partial one, even after a crash.
+    """
+    path = Path(path)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
@@ -73,6 +93,12 @@ def load_policy(path: str | os.PathLike) -> keras.Model:
         raise InputError(
             f"{str(path)!r} is not a readable .keras model file ({reason})", field="policy"
         ) from None
+
+
+def _sync(path: str) -> None:
+    """Flushes a file's bytes to disk, so the rename that follows never exposes a hole."""
+    with open(path, "rb") as file:
+        os.fsync(file.fileno())
 
 
 def load_metadata(path: str | os.PathLike) -> dict:
