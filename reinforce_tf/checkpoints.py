@@ -74,14 +74,18 @@ def load_run_config(logdir: str) -> dict:
     Raises:
         InputError: naming `resume` when the folder holds no run.
     """
+    saved = _saved_json(logdir)
+    saved["hidden_sizes"] = tuple(saved["hidden_sizes"])
+    return saved
+
+
+def _saved_json(logdir: str) -> dict:
     path = Path(logdir) / CONFIG_NAME
     if not path.is_file():
         raise InputError(
             f"nothing to resume in {logdir!r}: it has no {CONFIG_NAME}", field="resume"
         )
-    saved = json.loads(path.read_text(encoding="utf-8"))
-    saved["hidden_sizes"] = tuple(saved["hidden_sizes"])
-    return saved
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def check_run_folder(config: TrainConfig) -> None:
@@ -102,7 +106,7 @@ def check_run_folder(config: TrainConfig) -> None:
                 field="logdir",
             )
         return
-    saved = load_run_config(config.logdir)
+    saved = _saved_json(config.logdir)
     if tf.train.latest_checkpoint(folder / CHECKPOINT_FOLDER) is None:
         raise InputError(
             f"nothing to resume in {config.logdir!r}: it has no checkpoint", field="resume"
