@@ -164,7 +164,7 @@ def _loop(config, agent, env, act, files, metadata, progress, stop) -> TrainResu
         while counters.steps < config.total_steps and not solved and not stop.is_set():
             rollout = _collect(collector, episodes_per_env, config, counters, files)
             metrics = _update(agent, rollout, config)
-            _check_finite(metrics, agent, counters, files)
+            _check_finite(metrics, agent, config, counters, files)
             before = counters.steps
             end_steps = before + np.cumsum(rollout.episode_lengths)  # [E]
             files.episodes(counters.episodes + 1, end_steps, rollout)
@@ -219,16 +219,19 @@ def _collect(collector, episodes_per_env, config, counters, files) -> Rollout:
     except (InputError, KeyboardInterrupt):
         raise
     except Exception as error:  # an env may raise anything
-        first = counters.episodes + 1
-        last = counters.episodes + config.episodes_per_update
         raise TrainingError(
             f"env {config.env!r} raised {type(error).__name__}: {error} while playing "
-            f"episodes {first:,}-{last:,}, after env step {counters.steps:,}; "
-            f"{files.kept()}"
+            f"{_episodes(config, counters)} from env step {counters.steps:,}; {files.kept()}"
         ) from error
 
 
-def _check_finite(metrics: dict[str, float], agent, counters: Counters, files) -> None:
+def _episodes(config: TrainConfig, counters: Counters) -> str:
+    """The episodes an update plays next, e.g. "episodes 17-32"."""
+    first, last = counters.episodes + 1, counters.episodes + config.episodes_per_update
+    return f"episode {first:,}" if first == last else f"episodes {first:,}-{last:,}"
+
+
+def _check_finite(metrics: dict[str, float], agent, config, counters: Counters, files) -> None:
     """Raises `TrainingError` if a metric or a weight of the policy or value net is NaN/inf."""
     problem = next(
         (f"{name} = {value}" for name, value in metrics.items() if not math.isfinite(value)),
@@ -241,9 +244,9 @@ def _check_finite(metrics: dict[str, float], agent, counters: Counters, files) -
                 break
     if problem:
         raise TrainingError(
-            f"non-finite numbers in the update after env step {counters.steps:,} "
-            f"(episode {counters.episodes:,}): {problem}; training stopped and the policy "
-            f"file was not written; {files.kept()}"
+            f"non-finite numbers in the update on {_episodes(config, counters)}, played from "
+            f"env step {counters.steps:,}: {problem}; training stopped and the policy file "
+            f"was not written; {files.kept()}"
         )
 
 

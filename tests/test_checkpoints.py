@@ -171,3 +171,30 @@ def test_episode_log_resume_drops_partial_and_uncounted_rows(tmp_path):
     np.testing.assert_array_equal(episodes["episode"], [1, 2, 3])
     np.testing.assert_array_equal(episodes["step"], [10, 30, 55])
     np.testing.assert_array_equal(episodes["return"], [10.0, 20.0, 25.0])
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"checkpoint_every": 0}, "checkpoint_every: must be an integer > 0; got 0"),
+        ({"eval_every": 0}, "eval_every: must be an integer > 0; got 0"),
+        ({"eval_episodes": -1}, "eval_episodes: must be an integer > 0; got -1"),
+        ({"logdir": ""}, "logdir: must be a folder path; got ''"),
+        ({"resume": True}, "resume: must be used with --logdir, the run folder to continue"),
+        (
+            {"eval_every": 10, "save_path": "runs/best.keras"},
+            "save_path: must be a name other than 'best.keras' when evaluating",
+        ),
+    ],
+)
+def test_run_fields_are_checked(values, message):
+    with pytest.raises(InputError) as error:
+        TrainConfig(**values)
+    assert str(error.value).startswith(message)
+
+
+def test_bad_run_flag_is_one_line(script, tmp_path):
+    done = script("train.py", "--checkpoint_every=0", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "error: --checkpoint_every: must be an integer > 0; got 0"
+    assert list(tmp_path.iterdir()) == []
