@@ -30,7 +30,10 @@ class Progress(Protocol):
 
 
 class Bar:
-    """`keras.utils.Progbar` over the env steps still to run: steps, return, steps/s, ETA."""
+    """`keras.utils.Progbar` over the env steps still to run: steps, ETA, mean return, steps/s.
+
+    (Progbar prints every metric with 4 decimals.)
+    """
 
     def __init__(self):
         self._bar = None
@@ -42,14 +45,14 @@ class Bar:
         self._bar = keras.utils.Progbar(
             max(total_steps - steps, 1),
             interval=0.5,
-            stateful_metrics=["episodes", "return", "steps/s"],
+            stateful_metrics=["return", "steps/s"],
             unit_name="step",
         )
         if steps:
             print(f"resuming at step {steps:,} of {total_steps:,}", flush=True)
 
     def update(self, steps: int, episodes: int, mean_return: float, steps_per_second: float):
-        values = [("episodes", episodes), ("return", mean_return), ("steps/s", steps_per_second)]
+        values = [("return", mean_return), ("steps/s", steps_per_second)]
         # The bar's own clamping would hide the last update's overshoot past the budget.
         self._current = min(steps - self._offset, self._bar.target)
         self._bar.update(self._current, values=values)
@@ -58,7 +61,8 @@ class Bar:
         print(f"\n{text}", flush=True)
 
     def end(self) -> None:
-        if self._bar is not None:
+        # At the target the bar has finished itself; before it (solved, interrupted) it has not.
+        if self._bar is not None and self._current < self._bar.target:
             self._bar.update(self._current, finalize=True)
 
 

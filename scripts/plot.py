@@ -6,16 +6,16 @@ Each curve is the mean return of the last 100 episodes (the stop rule's statisti
 that share a config except for the seed; one panel per env.
 """
 
-import os
-import tempfile
 from pathlib import Path
 
 import _cli  # first: it imports TensorFlow quietly
 import matplotlib
+import matplotlib.ticker
 from absl import app, flags
 
 from reinforce_tf.curves import curves, read_run
 from reinforce_tf.errors import InputError
+from reinforce_tf.saving import written_atomically
 
 matplotlib.use("Agg")  # files only; no display needed
 import matplotlib.pyplot as plt  # after choosing the backend
@@ -59,21 +59,15 @@ def _plot(folders: list[str]) -> Path:
                 )
         ax.set_title(env)
         ax.set_xlabel("env steps")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter(sep=""))  # 50k, 1M
         ax.set_ylabel(f"mean return, last {_WINDOW.value} episodes")
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small", title="mean; band: min–max over seeds", title_fontsize="small")
     if _TITLE.value:
         figure.suptitle(_TITLE.value)
     figure.tight_layout()
-    # Written beside the target, then renamed: never a half-written PNG.
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".png", dir=out.parent)
-    os.close(descriptor)
-    try:
+    with written_atomically(out) as temporary:  # never a half-written PNG
         figure.savefig(temporary, dpi=80)
-        os.replace(temporary, out)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
     plt.close(figure)
     return out
 
