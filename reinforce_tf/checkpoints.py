@@ -92,8 +92,9 @@ def check_run_folder(config: TrainConfig) -> None:
     """Checks, before anything is written, that `config.logdir` can start or resume the run.
 
     Raises:
-        InputError: resuming a folder without a checkpoint or with a config that differs in
-            a field outside RESUMABLE_FIELDS; starting a run in a folder that holds one.
+        InputError: resuming a folder without a run (config.json) or with a config that
+            differs in a field outside RESUMABLE_FIELDS; starting a run in a folder that
+            holds one. (A run stopped before its first checkpoint resumes from step 0.)
     """
     folder = Path(config.logdir)
     if folder.exists() and not folder.is_dir():
@@ -107,10 +108,6 @@ def check_run_folder(config: TrainConfig) -> None:
             )
         return
     saved = _saved_json(config.logdir)
-    if tf.train.latest_checkpoint(folder / CHECKPOINT_FOLDER) is None:
-        raise InputError(
-            f"nothing to resume in {config.logdir!r}: it has no checkpoint", field="resume"
-        )
     given = config_as_json(config)
     for field, value in given.items():
         if field not in RESUMABLE_FIELDS and saved.get(field) != value:
@@ -186,8 +183,11 @@ class RunCheckpoint:
         """Loads the newest checkpoint into the models, optimizers and generator.
 
         Returns:
-            The counters saved with it.
+            The counters saved with it; zero counters (and nothing loaded) when the run
+            stopped before its first checkpoint.
         """
+        if self.latest is None:
+            return Counters()
         self._checkpoint.restore(self.latest).assert_existing_objects_matched()
         episodes = int(self._episodes.numpy())
         count = min(episodes, self._window)

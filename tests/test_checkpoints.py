@@ -11,7 +11,7 @@ import pytest
 from conftest import REPO
 
 from reinforce_tf import InputError, TrainConfig, load_policy, train
-from reinforce_tf.checkpoints import CHECKPOINT_FOLDER
+from reinforce_tf.checkpoints import CHECKPOINT_FOLDER, start_run_folder
 from reinforce_tf.episode_log import EpisodeLog, read_episodes
 
 # A run that never stops early, with a checkpoint (and an env reseed) every 1,500 steps.
@@ -142,6 +142,17 @@ def test_resume_refuses_a_different_run_or_nothing_to_resume(tmp_path):
     episodes = read_episodes(tmp_path / "run" / "episodes.csv")
     np.testing.assert_array_equal(episodes["episode"], np.arange(1, result.episodes + 1))
     np.testing.assert_array_equal(episodes["return"], result.episode_returns)
+
+
+def test_a_run_killed_before_its_first_checkpoint_resumes_from_step_0(tmp_path):
+    start_run_folder(short_config(tmp_path))  # config.json only, as a kill at start leaves
+    (tmp_path / "run" / "episodes.csv").write_text("episode,step,return,length,wall_time\n1,1")
+    result = train(short_config(tmp_path, resume=True), progress=None)
+    (tmp_path / "fresh").mkdir()
+    fresh = train(short_config(tmp_path / "fresh"), progress=None)
+    np.testing.assert_array_equal(result.episode_returns, fresh.episode_returns)
+    episodes = read_episodes(tmp_path / "run" / "episodes.csv")
+    np.testing.assert_array_equal(episodes["return"], fresh.episode_returns)
 
 
 def test_resume_cli_refusal_is_one_line(script, tmp_path):
