@@ -4,8 +4,9 @@ How a run ends:
 - the budget is spent or the target reached: a last checkpoint, then the policy file;
 - SIGINT (Ctrl-C) or SIGTERM: the update under way finishes, then the same as above, and
   `TrainResult.interrupted` is set; a second signal acts as usual (KeyboardInterrupt);
-- non-finite numbers after an update, or an env that raises: `TrainingError` naming the env
-  step; the last good checkpoint stays the newest and the policy file is not written.
+- a NaN/inf reward or observation from the env, non-finite numbers after an update, or an env
+  that raises: `TrainingError` naming the env step; the last good checkpoint stays the newest
+  and the policy file is not written.
 
 Env seeds: the first collection seeds env b with seed + b; whenever the step counter passes
 a multiple of `checkpoint_every` (and on resume) the envs are reseeded from (seed, steps),
@@ -163,6 +164,7 @@ def _loop(config, agent, env, act, files, metadata, progress, stop) -> TrainResu
     try:
         while counters.steps < config.total_steps and not solved and not stop.is_set():
             rollout = _collect(collector, episodes_per_env, config, counters, files)
+            _check_rollout(rollout, config, counters, files)
             metrics = _update(agent, rollout, config)
             _check_finite(metrics, agent, config, counters, files)
             before = counters.steps
@@ -229,6 +231,24 @@ def _episodes(config: TrainConfig, counters: Counters) -> str:
     """The episodes an update plays next, e.g. "episodes 17-32"."""
     first, last = counters.episodes + 1, counters.episodes + config.episodes_per_update
     return f"episode {first:,}" if first == last else f"episodes {first:,}-{last:,}"
+
+
+def _check_rollout(rollout: Rollout, config: TrainConfig, counters: Counters, files) -> None:
+    """Raises `TrainingError` if the env gave a NaN/inf reward or observation.
+
+    Checked before the update: standardised returns would hide a NaN (its std compares
+    false with 0), and a poisoned batch must not reach the weights.
+    """
+    valid = rollout.valid  # [T, B]
+    for name, values in (("reward", rollout.rewards), ("observation", rollout.observations)):
+        bad = ~np.isfinite(values[valid])
+        if bad.any():
+            raise TrainingError(
+                f"env {config.env!r} returned a non-finite {name} ({values[valid][bad].flat[0]}) "
+                f"while playing {_episodes(config, counters)} from env step "
+                f"{counters.steps:,}; training stopped and the policy file was not written; "
+                f"{files.kept()}"
+            )
 
 
 def _check_finite(metrics: dict[str, float], agent, config, counters: Counters, files) -> None:

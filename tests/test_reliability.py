@@ -1,6 +1,7 @@
 """Faults survived: non-finite numbers and failing envs stop training with a clear message,
 keep the last good checkpoint and never write a NaN policy."""
 
+import dataclasses
 import math
 
 import gymnasium as gym
@@ -54,6 +55,10 @@ class RaiseAfter(gym.Wrapper):
 
 
 gym.register("NaNRewardCartPole-v0", lambda **kw: NaNRewardAfter(gym.make("CartPole-v1")))
+gym.register(
+    "HugeRewardCartPole-v0",
+    lambda **kw: gym.wrappers.TransformReward(gym.make("CartPole-v1"), lambda r: 1e38 * r),
+)
 gym.register("ExplodingCartPole-v0", lambda **kw: RaiseAfter(gym.make("CartPole-v1")))
 
 
@@ -78,20 +83,24 @@ def restore_latest(tmp_path):
     return checkpoint.restore(), policy
 
 
-def test_nan_reward_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
+@pytest.mark.parametrize("update", ["episode", "batch"])
+def test_nan_reward_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, update):
+    # "batch" standardises the returns, which would turn NaNs into zero weights unnoticed.
+    config = fault_config(tmp_path, "NaNRewardCartPole-v0")
+    if update == "batch":
+        config = dataclasses.replace(config, update="batch", batch_episodes=2, num_envs=1)
     with pytest.raises(TrainingError) as error:
-        train(fault_config(tmp_path, "NaNRewardCartPole-v0"), progress=None)
+        train(config, progress=None)
     message = str(error.value)
-    assert message.startswith("non-finite numbers in the update on episode ")
-    assert "policy_loss = nan" in message
+    assert message.startswith("env 'NaNRewardCartPole-v0' returned a non-finite reward (nan) ")
     assert "the policy file was not written" in message
     assert not (tmp_path / "policy.keras").exists()
 
     counters, policy = restore_latest(tmp_path)
-    # The message names the step the bad update started from, and the newest checkpoint.
-    failed_at = int(message.split("from env step ")[1].split(":")[0].replace(",", ""))
+    # The message names the step the bad episodes started from, and the newest checkpoint.
+    failed_at = int(message.split("from env step ")[1].split(";")[0].replace(",", ""))
     assert counters.steps <= failed_at <= FAULT_AFTER
-    assert failed_at > FAULT_AFTER - 500  # the fault is in the next (≤ 500-step) episode
+    assert failed_at > FAULT_AFTER - 1_000  # the fault is in the next (≤ 2 × 500-step) episodes
     assert message.endswith(
         f"the last good checkpoint is {tmp_path}/run/checkpoints/ckpt-{counters.steps}"
     )
@@ -99,6 +108,24 @@ def test_nan_reward_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
     episodes = read_episodes(tmp_path / "run" / "episodes.csv")
     assert np.all(np.isfinite(episodes["return"]))
     assert episodes["step"][-1] == failed_at  # no row of the NaN episode
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
+def test_overflowing_returns_stop_at_the_non_finite_loss(tmp_path):
+    # Rewards of 1e38 are finite float32s, but a return of two of them is not: the loss
+    # (float32) is inf or NaN and the update must not be kept.
+    config = dataclasses.replace(fault_config(tmp_path, "HugeRewardCartPole-v0"), logdir=None)
+    with pytest.raises(TrainingError) as error:
+        train(config, progress=None)
+    message = str(error.value)
+    assert message.startswith(
+        "non-finite numbers in the update on episode 1, played from env step 0: policy_loss = "
+    )
+    assert message.endswith(
+        "training stopped and the policy file was not written; no checkpoint is kept without "
+        "a run folder (logdir)"
+    )
+    assert not (tmp_path / "policy.keras").exists()
 
 
 def test_env_error_names_env_and_step(tmp_path):
@@ -115,18 +142,6 @@ def test_env_error_names_env_and_step(tmp_path):
         f"the last good checkpoint is {tmp_path}/run/checkpoints/ckpt-{counters.steps}"
     )
     assert not (tmp_path / "policy.keras").exists()
-
-
-def test_nan_without_logdir_says_no_checkpoint(tmp_path):
-    config = TrainConfig(
-        env="NaNRewardCartPole-v0",
-        update="episode",
-        total_steps=5_000,
-        save_path=str(tmp_path / "policy.keras"),
-    )
-    with pytest.raises(TrainingError, match="no checkpoint is kept without a run folder"):
-        train(config, progress=None)
-    assert list(tmp_path.iterdir()) == []
 
 
 def test_an_existing_policy_is_not_overwritten_by_a_failed_run(tmp_path):
