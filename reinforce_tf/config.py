@@ -6,6 +6,7 @@ one directly. Both get the same checks, each raising `InputError` naming the fie
 
 import dataclasses
 import math
+from pathlib import Path
 
 from reinforce_tf.errors import InputError
 
@@ -35,6 +36,8 @@ ENV_DEFAULTS: dict[str, dict] = {
         "normalize_observations": True,
     },
 }
+# The best policy of the evaluations during training, written beside `save_path`.
+BEST_NAME = "best.keras"
 
 
 def parse_hidden_sizes(text: str) -> tuple[int, ...]:
@@ -85,6 +88,16 @@ class TrainConfig:
         max_grad_norm: clip the policy gradient to this global norm (> 0); None: no clipping.
         normalize_observations: standardise observations by running statistics stored in
             the policy model (so the saved file normalises by itself).
+        logdir: the run folder for TensorBoard events, `episodes.csv`, `config.json` and
+            checkpoints; None writes none of them (the CLI defaults to a new folder under
+            `runs/`).
+        checkpoint_every: env steps between checkpoints (> 0). Every such interval also
+            reseeds the envs from (seed, interval number), so a run resumed from a periodic
+            checkpoint replays the uninterrupted run exactly.
+        resume: continue the run saved in `logdir` from its latest checkpoint.
+        eval_every: env steps between greedy evaluations on a separate env, the best
+            policy kept as `best.keras` beside `save_path`; None never evaluates.
+        eval_episodes: episodes per evaluation (> 0).
     """
 
     env: str = "CartPole-v1"
@@ -106,6 +119,11 @@ class TrainConfig:
     entropy_coef: float = 0.0
     max_grad_norm: float | None = None
     normalize_observations: bool = False
+    logdir: str | None = None
+    checkpoint_every: int = 50_000
+    resume: bool = False
+    eval_every: int | None = None
+    eval_episodes: int = 10
 
     def __post_init__(self):
         def check(ok: bool, field: str, allowed: str):
@@ -191,6 +209,36 @@ class TrainConfig:
             "normalize_observations",
             "True or False",
         )
+        check(
+            self.logdir is None or (isinstance(self.logdir, str) and bool(self.logdir)),
+            "logdir",
+            "a folder path",
+        )
+        check(
+            _is_int(self.checkpoint_every) and self.checkpoint_every > 0,
+            "checkpoint_every",
+            "an integer > 0",
+        )
+        check(
+            not self.resume or self.logdir is not None,
+            "resume",
+            "used with --logdir, the run folder to continue",
+        )
+        check(
+            self.eval_every is None or (_is_int(self.eval_every) and self.eval_every > 0),
+            "eval_every",
+            "an integer > 0",
+        )
+        check(
+            _is_int(self.eval_episodes) and self.eval_episodes > 0,
+            "eval_episodes",
+            "an integer > 0",
+        )
+        check(
+            self.eval_every is None or Path(self.save_path).name != BEST_NAME,
+            "save_path",
+            f"a name other than {BEST_NAME!r} when evaluating (that name holds the best policy)",
+        )
 
     @classmethod
     def for_env(cls, env: str = "CartPole-v1", **overrides) -> "TrainConfig":
@@ -212,6 +260,11 @@ class TrainConfig:
         if self.value_learning_rate is None:
             return self.learning_rate
         return self.value_learning_rate
+
+    @property
+    def best_path(self) -> Path:
+        """Where the best evaluated policy is written: `best.keras` beside `save_path`."""
+        return Path(self.save_path).parent / BEST_NAME
 
     @property
     def episodes_per_update(self) -> int:

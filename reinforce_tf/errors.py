@@ -21,3 +21,10 @@ class InputError(ValueError):
 
     def __str__(self) -> str:
         return f"{self.field}: {self.reason}" if self.field else self.reason
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on: non-finite numbers, or an env that raised.
+
+    The message says what happened, at which env step, and which checkpoint is kept.
+    """

@@ -1,9 +1,13 @@
-"""Run a policy (sampled or greedy) for whole episodes and report the returns."""
+"""Run a policy (sampled or greedy) for whole episodes and report the returns; record video."""
 
+import os
+from pathlib import Path
+
+import gymnasium as gym
 import keras
 import numpy as np
 
-from reinforce_tf.envs import make_vector_env
+from reinforce_tf.envs import env_spec, make_vector_env, to_env_actions
 from reinforce_tf.errors import InputError
 from reinforce_tf.policy import distribution_model, make_actor
 from reinforce_tf.rollout import RolloutCollector, split_episodes
@@ -18,11 +22,14 @@ def evaluate(
     episodes: int,
     greedy: bool = False,
     seed: int = 0,
+    trained_on: dict | None = None,
 ) -> np.ndarray:
     """Plays `episodes` whole episodes of `env_id` with `policy`.
 
     Args:
         greedy: act by the mode (argmax / mean) instead of sampling.
+        trained_on: the policy file's note (`saving.load_metadata`), to name the spaces the
+            policy was trained on when they do not fit.
 
     Returns:
         [episodes] float64 undiscounted returns.
@@ -31,28 +38,129 @@ def evaluate(
         InputError: a bad env id, a non-positive count, or a policy whose input or output
             does not fit the env's spaces.
     """
-    if episodes <= 0:
-        raise InputError(f"must be an integer > 0; got {episodes!r}", field="episodes")
+    _check_episodes(episodes)
     num_envs = min(episodes, EVAL_NUM_ENVS)
     env = make_vector_env(env_id, num_envs)
     try:
-        check_fits(policy, env.single_observation_space, env.single_action_space)
+        check_fits(policy, env.single_observation_space, env.single_action_space, trained_on)
         collector = RolloutCollector(env, make_actor(policy, greedy=greedy, seed=seed), seed)
         return collector.collect(split_episodes(episodes, num_envs)).episode_returns
     finally:
         env.close()
 
 
-def check_fits(policy: keras.Model, observation_space, action_space) -> None:
-    """Raises `InputError` naming both sides when the policy was made for other spaces."""
+def record_video(
+    policy: keras.Model,
+    env_id: str,
+    episodes: int,
+    video_dir: str | os.PathLike,
+    greedy: bool = False,
+    seed: int = 0,
+    trained_on: dict | None = None,
+) -> np.ndarray:
+    """Plays `episodes` episodes in one env and saves each as an MP4 in `video_dir`.
+
+    Frames come from the env's `render_mode="rgb_array"`; Gymnasium's `RecordVideo` writes
+    them with moviepy (an extra dependency, only needed here). Episode i resets with
+    seed + i.
+
+    Returns:
+        [episodes] float64 undiscounted returns.
+
+    Raises:
+        InputError: moviepy or the env's renderer is missing, or as `evaluate`.
+    """
+    _check_episodes(episodes)
+    env_spec(env_id)
+    try:
+        import moviepy  # noqa: F401 (RecordVideo imports it lazily, after playing)
+    except ImportError:
+        raise InputError(
+            "recording needs moviepy, which is not installed: pip install moviepy",
+            field="video_dir",
+        ) from None
+    # Render off-screen without a display or a sound card, and keep pygame's banner quiet.
+    for name, value in (
+        ("SDL_VIDEODRIVER", "dummy"),
+        ("SDL_AUDIODRIVER", "dummy"),
+        ("PYGAME_HIDE_SUPPORT_PROMPT", "1"),
+    ):
+        os.environ.setdefault(name, value)
+    env = gym.make(env_id, render_mode="rgb_array")
+    try:
+        check_fits(policy, env.observation_space, env.action_space, trained_on)
+        env = gym.wrappers.RecordVideo(
+            env,
+            str(Path(video_dir)),
+            episode_trigger=lambda _: True,
+            name_prefix=env_id,
+            disable_logger=True,
+        )
+        act = make_actor(policy, greedy=greedy, seed=seed)
+        return np.array([_play(env, act, seed + episode) for episode in range(episodes)])
+    except gym.error.DependencyNotInstalled as error:
+        raise InputError(
+            f"rendering {env_id!r} needs an extra package: {error}", field="video_dir"
+        ) from None
+    finally:
+        env.close()
+
+
+def _play(env: gym.Env, act, seed: int) -> float:
+    """One episode in a single env; its undiscounted return."""
+    observation, _ = env.reset(seed=seed)
+    total, done = 0.0, False
+    while not done:
+        action = to_env_actions(act(observation[None]), env.action_space)[0]  # batch of 1
+        observation, reward, terminated, truncated, _ = env.step(action)
+        total += float(reward)
+        done = terminated or truncated
+    return total
+
+
+def check_fits(
+    policy: keras.Model,
+    observation_space: gym.Space,
+    action_space: gym.Space,
+    trained_on: dict | None = None,
+) -> None:
+    """Raises `InputError` naming both sides when the policy was made for other spaces.
+
+    Args:
+        trained_on: the policy file's note; when it records the spaces, the message names
+            them, else the sizes read from the model.
+    """
     observation_size = policy.input_shape[-1]
     parameters = distribution_model(policy).output  # logits, or {"mean", "log_std"}
-    action_size = (parameters["mean"] if isinstance(parameters, dict) else parameters).shape[-1]
-    expected_actions = getattr(action_space, "n", None) or action_space.shape[0]
-    if (observation_size, action_size) != (observation_space.shape[0], expected_actions):
-        raise InputError(
-            f"was made for observations of size {observation_size} and {action_size} "
-            f"action outputs; the env has observation space {observation_space} and action "
-            f"space {action_space}",
-            field="policy",
+    discrete = not isinstance(parameters, dict)
+    action_size = (parameters if discrete else parameters["mean"]).shape[-1]
+    env_discrete = isinstance(action_space, gym.spaces.Discrete)
+    expected_actions = int(action_space.n) if env_discrete else action_space.shape[0]
+    if (observation_size, action_size, discrete) == (
+        observation_space.shape[0],
+        expected_actions,
+        env_discrete,
+    ):
+        return
+    trained_on = trained_on or {}
+    if "observation_space" in trained_on and "action_space" in trained_on:
+        made = (
+            f"was trained on {trained_on.get('env', 'an env')} with observation space "
+            f"{trained_on['observation_space']} and action space {trained_on['action_space']}"
         )
+    else:
+        kind = "discrete" if discrete else "continuous"
+        made = (
+            f"was made for observations of size {observation_size} and {action_size} "
+            f"action outputs ({kind})"
+        )
+    raise InputError(
+        f"{made}; the env has observation space {observation_space} and action space "
+        f"{action_space}",
+        field="policy",
+    )
+
+
+def _check_episodes(episodes: int) -> None:
+    if episodes <= 0:
+        raise InputError(f"must be an integer > 0; got {episodes!r}", field="episodes")

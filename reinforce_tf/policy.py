@@ -190,16 +190,20 @@ def make_distribution(parameters: tf.Tensor | dict[str, tf.Tensor]) -> Distribut
 
 
 def make_actor(
-    policy: keras.Model, greedy: bool = False, seed: int = 0
+    policy: keras.Model,
+    greedy: bool = False,
+    seed: int = 0,
+    rng: tf.random.Generator | None = None,
 ) -> Callable[[np.ndarray], np.ndarray]:
     """A compiled act function: observations [B, O] → actions [B] or [B, D] (NumPy).
 
     One `tf.function` call acts for all B envs; its input signature has B = None, so it is
     traced once for every batch size. Sampled actions draw from a `tf.random.Generator`
-    seeded with `seed`; greedy actions take the mode (argmax, or the mean).
+    seeded with `seed` (or from `rng`, a generator the caller can checkpoint); greedy
+    actions take the mode (argmax, or the mean).
     """
     parameters = distribution_model(policy)
-    rng = tf.random.Generator.from_seed(seed)
+    rng = tf.random.Generator.from_seed(seed) if rng is None else rng
     (obs_size,) = policy.input_shape[1:]
 
     @tf.function(input_signature=[tf.TensorSpec([None, obs_size], tf.float32)])

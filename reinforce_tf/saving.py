@@ -6,10 +6,12 @@ temporary file in the same folder, renamed into place, so a crash never leaves a
 truncated policy behind.
 """
 
+import contextlib
 import json
 import os
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import keras
@@ -27,19 +29,45 @@ def save_policy(policy: keras.Model, path: str | os.PathLike, metadata: dict) ->
     """
     path = Path(path)
     check_save_path(path)
-    descriptor, temporary = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".keras", dir=path.parent
-    )
-    os.close(descriptor)
-    try:
+    with written_atomically(path) as temporary:
         policy.save(temporary)
         with zipfile.ZipFile(temporary, "a") as archive:
             archive.writestr(METADATA_NAME, json.dumps(metadata, indent=2))
+    return path
+
+
+def write_text_atomically(path: str | os.PathLike, text: str) -> Path:
+    """Writes `text` to `path` through `written_atomically`."""
+    path = Path(path)
+    with written_atomically(path) as temporary:
+        Path(temporary).write_text(text, encoding="utf-8")
+    return path
+
+
+@contextlib.contextmanager
+def written_atomically(path: str | os.PathLike) -> Iterator[str]:
+    """Yields a temporary path beside `path` to write; on success, renames it into place.
+
+    The file is synced to disk before the rename, so readers (and a crash) see the old file
+    or the complete new one, never a partial one. On error the temporary file is removed.
+    It gets the permissions a plainly created file would (0666 less the umask).
+    """
+    path = Path(path)
+    descriptor, temporary = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent
+    )
+    os.close(descriptor)
+    try:
+        yield temporary
+        with open(temporary, "rb") as file:
+            os.fsync(file.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
-    return path
 
 
 def check_save_path(path: str | os.PathLike) -> None:

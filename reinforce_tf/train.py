@@ -1,20 +1,46 @@
-"""The training loop: rollout → returns → REINFORCE update → progress → stop rule → save."""
+"""The training loop: rollout → update → logs → evaluation → checkpoint → stop rule → save.
+
+How a run ends:
+- the budget is spent or the target reached: a last checkpoint, then the policy file;
+- SIGINT (Ctrl-C) or SIGTERM: the update under way finishes, then the same as above, and
+  `TrainResult.interrupted` is set; a second signal acts as usual (KeyboardInterrupt);
+- a NaN/inf reward or observation from the env, non-finite numbers after an update, or an env
+  that raises: `TrainingError` naming the env step; the last good checkpoint stays the newest
+  and the policy file is not written.
+
+Env seeds: the first collection seeds env b with seed + b; whenever the step counter passes
+a multiple of `checkpoint_every` (and on resume) the envs are reseeded from (seed, steps),
+which is what lets a resumed run replay the uninterrupted one from a periodic checkpoint.
+"""
 
 import collections
+import contextlib
 import dataclasses
 import math
+import signal
+import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import gymnasium as gym
 import numpy as np
 import tensorflow as tf
 
+from reinforce_tf import progress as progress_lib
 from reinforce_tf.agent import Reinforce
+from reinforce_tf.checkpoints import (
+    Counters,
+    RunCheckpoint,
+    check_run_folder,
+    config_as_json,
+    start_run_folder,
+)
 from reinforce_tf.config import TrainConfig
 from reinforce_tf.envs import make_vector_env
+from reinforce_tf.episode_log import EpisodeLog
+from reinforce_tf.errors import InputError, TrainingError
+from reinforce_tf.evaluate import evaluate
 from reinforce_tf.optimizers import make_optimizer
 from reinforce_tf.policy import (
     build_policy,
@@ -25,22 +51,29 @@ from reinforce_tf.policy import (
 from reinforce_tf.returns import gamma_powers, loss_weights
 from reinforce_tf.rollout import Rollout, RolloutCollector, split_episodes
 from reinforce_tf.saving import check_save_path, save_policy
+from reinforce_tf.summaries import Summaries
 
 # The stop rule's window, as in Gymnasium's definition of "solved".
 SOLVED_WINDOW = 100
+# Evaluation envs are seeded apart from the training envs (seed + b), the same each time,
+# so evaluations compare policies on the same start states.
+EVAL_SEED_OFFSET = 1_000_000
 
 
 class TrainResult(NamedTuple):
     """What a run did.
 
     Attributes:
-        steps: env steps of counted episodes.
+        steps: env steps of counted episodes (of the whole run, when resumed).
         episodes: finished episodes.
-        seconds: wall time of the loop (envs, acting and updates; not start-up or saving).
+        seconds: wall time of the loop in this process (envs, acting, updates, logging).
         mean_return: mean return of the last (up to) 100 episodes.
         solved: the mean of the last 100 episodes reached the target return.
         save_path: where the policy was written.
         episode_returns: [episodes] every episode's return, in order.
+        interrupted: stopped early by SIGINT or SIGTERM (policy and checkpoint saved).
+        logdir: the run folder, or None.
+        checkpoint: the newest checkpoint's path prefix, or None.
     """
 
     steps: int
@@ -50,27 +83,36 @@ class TrainResult(NamedTuple):
     solved: bool
     save_path: Path
     episode_returns: np.ndarray
+    interrupted: bool = False
+    logdir: Path | None = None
+    checkpoint: str | None = None
 
 
 def train(
     config: TrainConfig,
-    progress: Callable[[str], None] | None = print,
-    progress_seconds: float = 2.0,
+    progress: progress_lib.Progress | Literal["auto"] | None = "auto",
 ) -> TrainResult:
     """Trains a policy on `config.env` by REINFORCE and saves it to `config.save_path`.
 
-    Stops when the mean return of the last 100 episodes reaches the target, or after
-    `config.total_steps` env steps.
+    Stops when the mean return of the last 100 episodes reaches the target, after
+    `config.total_steps` env steps, or at SIGINT/SIGTERM. With `config.logdir`, writes
+    TensorBoard scalars, episodes.csv and checkpoints there (and resumes from them with
+    `config.resume`).
 
     Args:
         config: the run's hyperparameters.
-        progress: receives a progress line every `progress_seconds` and a last one; None
-            for silence.
+        progress: a `progress.Progress`; "auto" shows a bar on a terminal and plain lines
+            otherwise; None for silence.
 
     Raises:
-        InputError: a bad env id, space or save path (found before training starts).
+        InputError: a bad env id, space, save path or run folder (before training starts).
+        TrainingError: non-finite numbers or a failing env (see the module docstring).
     """
     check_save_path(config.save_path)
+    if config.logdir is not None:
+        check_run_folder(config)
+    if progress == "auto":
+        progress = progress_lib.for_stdout()
     env = make_vector_env(config.env, config.envs)
     try:
         policy = build_policy(
@@ -92,19 +134,22 @@ def train(
             entropy_coef=config.entropy_coef,
             max_grad_norm=config.max_grad_norm,
         )
-        collector = RolloutCollector(env, make_actor(policy, seed=config.seed), config.seed)
-        target = _target_return(config, env.spec)
-        result = _loop(config, agent, collector, target, progress, progress_seconds)
+        rng = tf.random.Generator.from_seed(config.seed)
+        act = make_actor(policy, seed=config.seed, rng=rng)
         metadata = {
             "env": config.env,
             "observation_space": str(env.single_observation_space),
             "action_space": str(env.single_action_space),
             "config": dataclasses.asdict(config),
         }
+        files = _RunFiles(config, agent, rng)
+        try:
+            with _stop_on_signals() as stop:
+                return _loop(config, agent, env, act, files, metadata, progress, stop)
+        finally:
+            files.close()
     finally:
         env.close()
-    save_policy(policy, config.save_path, metadata)
-    return result
 
 
 def _target_return(config: TrainConfig, spec: gym.envs.registration.EnvSpec | None) -> float:
@@ -114,43 +159,250 @@ def _target_return(config: TrainConfig, spec: gym.envs.registration.EnvSpec | No
     return math.inf if threshold is None else float(threshold)
 
 
-def _loop(config, agent, collector, target, progress, progress_seconds) -> TrainResult:
-    episodes_per_env = split_episodes(config.episodes_per_update, collector.env.num_envs)
-    returns: list[float] = []
-    recent = collections.deque(maxlen=SOLVED_WINDOW)
-    steps, solved = 0, False
-    start = last_report = time.perf_counter()
+def env_seed(seed: int, steps: int) -> int:
+    """The envs' seed for collections from step counter `steps`: `seed` at 0, else a
+    32-bit seed drawn from NumPy's SeedSequence([seed, steps])."""
+    if steps == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, steps]).generate_state(1)[0])
 
-    def report() -> None:
-        seconds = time.perf_counter() - start
-        mean = np.mean(recent) if recent else math.nan
-        progress(
-            f"episodes {len(returns):>6,}  steps {steps:>10,}  "
-            f"return(last {len(recent)}) {mean:9.2f}  "
-            f"steps/s {steps / max(seconds, 1e-9):>8,.0f}  time {seconds:6.1f}s"
-        )
 
-    while steps < config.total_steps and not solved:
-        rollout = collector.collect(episodes_per_env)
-        _update(agent, rollout, config)
-        steps += rollout.num_steps
-        returns.extend(rollout.episode_returns)
-        recent.extend(rollout.episode_returns)
-        solved = len(recent) == SOLVED_WINDOW and np.mean(recent) >= target
-        if progress and time.perf_counter() - last_report >= progress_seconds:
-            report()
-            last_report = time.perf_counter()
+def _loop(config, agent, env, act, files, metadata, progress, stop) -> TrainResult:
+    counters = files.restore() if config.resume else Counters()
+    counters.recent = collections.deque(counters.recent, maxlen=SOLVED_WINDOW)
+    returns = list(files.returns())
+    target = _target_return(config, env.spec)
+    episodes_per_env = split_episodes(config.episodes_per_update, env.num_envs)
+    collector = RolloutCollector(env, act, env_seed(config.seed, counters.steps))
+    solved = _solved(counters.recent, target)
+    first_steps, start = counters.steps, time.perf_counter()
     if progress:
-        report()
+        progress.start(counters.steps, config.total_steps)
+    try:
+        while counters.steps < config.total_steps and not solved and not stop.is_set():
+            rollout = _collect(collector, episodes_per_env, config, counters, files)
+            _check_rollout(rollout, config, counters, files)
+            metrics = _update(agent, rollout, config)
+            _check_finite(metrics, agent, config, counters, files)
+            before = counters.steps
+            end_steps = before + np.cumsum(rollout.episode_lengths)  # [E]
+            files.episodes(counters.episodes + 1, end_steps, rollout)
+            counters.steps += rollout.num_steps
+            counters.episodes += len(rollout.episode_returns)
+            counters.recent.extend(rollout.episode_returns)
+            returns.extend(rollout.episode_returns)
+            steps_per_second = (counters.steps - first_steps) / (time.perf_counter() - start)
+            files.update(counters.steps, metrics, steps_per_second)
+            if config.eval_every and _passed(before, counters.steps, config.eval_every):
+                _evaluate(config, agent, counters, files, metadata, progress)
+            solved = _solved(counters.recent, target)
+            if _passed(before, counters.steps, config.checkpoint_every):
+                files.save_checkpoint(counters)
+                collector = RolloutCollector(env, act, env_seed(config.seed, counters.steps))
+            if progress:
+                mean = np.mean(counters.recent) if counters.recent else math.nan
+                progress.update(counters.steps, counters.episodes, mean, steps_per_second)
+    finally:
+        if progress:
+            progress.end()
+    seconds = time.perf_counter() - start
+    files.save_checkpoint(counters)
+    save_policy(agent.policy, config.save_path, metadata)
     return TrainResult(
-        steps=steps,
-        episodes=len(returns),
-        seconds=time.perf_counter() - start,
-        mean_return=float(np.mean(recent)) if recent else math.nan,
+        steps=counters.steps,
+        episodes=counters.episodes,
+        seconds=seconds,
+        mean_return=float(np.mean(counters.recent)) if counters.recent else math.nan,
         solved=bool(solved),
         save_path=Path(config.save_path),
         episode_returns=np.asarray(returns),
+        interrupted=stop.is_set(),
+        logdir=files.folder,
+        checkpoint=files.latest,
     )
+
+
+def _solved(recent: collections.deque, target: float) -> bool:
+    return len(recent) == SOLVED_WINDOW and np.mean(recent) >= target
+
+
+def _passed(before: int, after: int, every: int) -> bool:
+    """The counter went past a multiple of `every` (from `before` to `after`)."""
+    return after // every > before // every
+
+
+def _collect(collector, episodes_per_env, config, counters, files) -> Rollout:
+    """`collector.collect`, with an env's exception turned into a `TrainingError`."""
+    try:
+        return collector.collect(episodes_per_env)
+    except (InputError, KeyboardInterrupt):
+        raise
+    except Exception as error:  # an env may raise anything
+        raise TrainingError(
+            f"env {config.env!r} raised {type(error).__name__}: {error} while playing "
+            f"{_episodes(config, counters)} from env step {counters.steps:,}; {files.kept()}"
+        ) from error
+
+
+def _episodes(config: TrainConfig, counters: Counters) -> str:
+    """The episodes an update plays next, e.g. "episodes 17-32"."""
+    first, last = counters.episodes + 1, counters.episodes + config.episodes_per_update
+    return f"episode {first:,}" if first == last else f"episodes {first:,}-{last:,}"
+
+
+def _check_rollout(rollout: Rollout, config: TrainConfig, counters: Counters, files) -> None:
+    """Raises `TrainingError` if the env gave a NaN/inf reward or observation.
+
+    Checked before the update: standardised returns would hide a NaN (its std compares
+    false with 0), and a poisoned batch must not reach the weights.
+    """
+    valid = rollout.valid  # [T, B]
+    for name, values in (("reward", rollout.rewards), ("observation", rollout.observations)):
+        bad = ~np.isfinite(values[valid])
+        if bad.any():
+            raise TrainingError(
+                f"env {config.env!r} returned a non-finite {name} ({values[valid][bad].flat[0]}) "
+                f"while playing {_episodes(config, counters)} from env step "
+                f"{counters.steps:,}; training stopped and the policy file was not written; "
+                f"{files.kept()}"
+            )
+
+
+def _check_finite(metrics: dict[str, float], agent, config, counters: Counters, files) -> None:
+    """Raises `TrainingError` if a metric or a weight of the policy or value net is NaN/inf."""
+    problem = next(
+        (f"{name} = {value}" for name, value in metrics.items() if not math.isfinite(value)),
+        None,
+    )
+    for model in (agent.policy, getattr(agent, "value", None)):
+        for weight in [] if model is None or problem else model.weights:
+            if not np.all(np.isfinite(weight.numpy())):
+                problem = f"weight {weight.path} is not finite"
+                break
+    if problem:
+        raise TrainingError(
+            f"non-finite numbers in the update on {_episodes(config, counters)}, played from "
+            f"env step {counters.steps:,}: {problem}; training stopped and the policy file "
+            f"was not written; {files.kept()}"
+        )
+
+
+def _evaluate(config, agent, counters, files, metadata, progress) -> None:
+    """Greedy evaluation on separate envs; a new best is written to `config.best_path`."""
+    returns = evaluate(
+        agent.policy,
+        config.env,
+        config.eval_episodes,
+        greedy=True,
+        seed=config.seed + EVAL_SEED_OFFSET,
+    )
+    mean = float(np.mean(returns))
+    files.evaluation(counters.steps, mean)
+    line = f"eval at step {counters.steps:,}: greedy return {mean:.2f} ± {np.std(returns):.2f}"
+    if mean > counters.best_eval:
+        counters.best_eval = mean
+        note = {**metadata, "eval_return": mean, "step": counters.steps}
+        save_policy(agent.policy, config.best_path, note)
+        line += f", best so far, saved to {config.best_path}"
+    if progress:
+        progress.note(line)
+
+
+class _RunFiles:
+    """What a run writes to its folder: checkpoints, episodes.csv, TensorBoard scalars.
+
+    Without a logdir every method does nothing.
+    """
+
+    def __init__(self, config: TrainConfig, agent, rng: tf.random.Generator):
+        self.folder = None
+        self._checkpoint = self._log = self._summaries = None
+        self._saved_steps = None
+        if config.logdir is None:
+            return
+        self.folder = start_run_folder(config)
+        self._checkpoint = RunCheckpoint(self.folder, agent, rng, SOLVED_WINDOW)
+        self._summaries = Summaries(self.folder)
+        if not config.resume:
+            self._summaries.config(config_as_json(config))
+            self._log = EpisodeLog(self.folder)
+
+    def restore(self) -> Counters:
+        counters = self._checkpoint.restore()
+        self._saved_steps = counters.steps
+        # Rows past the checkpoint will be played again: drop them so none is counted twice.
+        self._log = EpisodeLog(self.folder, keep_episodes=counters.episodes)
+        return counters
+
+    def returns(self) -> np.ndarray:
+        return self._log.returns if self._log else np.zeros(0)
+
+    @property
+    def latest(self) -> str | None:
+        return self._checkpoint.latest if self._checkpoint else None
+
+    def kept(self) -> str:
+        """Says which checkpoint a failed run leaves as its newest."""
+        if self._checkpoint is None:
+            return "no checkpoint is kept without a run folder (logdir)"
+        if self.latest is None:
+            return "no checkpoint had been written yet"
+        return f"the last good checkpoint is {self.latest}"
+
+    def episodes(self, first: int, end_steps: np.ndarray, rollout: Rollout) -> None:
+        if self._log:
+            self._log.append(first, end_steps, rollout.episode_returns, rollout.episode_lengths)
+            self._summaries.episodes(end_steps, rollout.episode_returns, rollout.episode_lengths)
+
+    def update(self, steps: int, metrics: dict[str, float], steps_per_second: float) -> None:
+        if self._summaries:
+            self._summaries.update(steps, metrics, steps_per_second)
+
+    def evaluation(self, steps: int, mean_return: float) -> None:
+        if self._summaries:
+            self._summaries.evaluation(steps, mean_return)
+
+    def save_checkpoint(self, counters: Counters) -> None:
+        """Rows and scalars to disk first, then the checkpoint that counts them."""
+        if self._checkpoint is None or self._saved_steps == counters.steps:
+            return
+        self._log.sync()
+        self._summaries.flush()
+        self._checkpoint.save(counters)
+        self._saved_steps = counters.steps
+
+    def close(self) -> None:
+        if self._log:
+            self._log.close()
+        if self._summaries:
+            self._summaries.close()
+
+
+@contextlib.contextmanager
+def _stop_on_signals():
+    """Yields an event set by the first SIGINT or SIGTERM, so the loop can stop cleanly.
+
+    The first signal also restores the previous handlers, so a second one interrupts at
+    once. Outside the main thread (where handlers cannot be set) the event is never set.
+    """
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+
+    def request_stop(number, frame):
+        stop.set()
+        for other, handler in previous.items():
+            signal.signal(other, handler)
+
+    for number in previous:
+        signal.signal(number, request_stop)
+    try:
+        yield stop
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def _update(agent: Reinforce, rollout: Rollout, config: TrainConfig) -> dict[str, float]:

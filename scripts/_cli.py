@@ -33,7 +33,10 @@ with _stderr_silenced():
 
     tf.constant(0.0).numpy()  # device start-up prints too; do it here, silenced
 
-from reinforce_tf.errors import InputError
+from reinforce_tf.errors import InputError, TrainingError
+
+# Exit status after an interruption (Ctrl-C, SIGTERM): 128 + SIGINT, as shells report it.
+INTERRUPTED = 130
 
 
 def fail(message: str) -> None:
@@ -51,13 +54,19 @@ def parse_flags(argv: list[str]) -> list[str]:
 
 
 def run_reporting_input_errors(function, *args):
-    """Calls `function(*args)`; a bad input (`InputError`) becomes a one-line error.
+    """Calls `function(*args)`; known failures become one line on stderr.
 
-    A field of the error is named as its flag: `--gamma: must be in [0, 1]; got 2.0`.
+    A bad input (`InputError`, exit 2) names its flag: `--gamma: must be in [0, 1]; got 2.0`.
+    A `TrainingError` (exit 1) says what stopped training and where. A KeyboardInterrupt
+    that the trainer did not absorb (a second Ctrl-C) exits with INTERRUPTED.
     """
     try:
         return function(*args)
     except InputError as error:
         fail(f"--{error.field}: {error.reason}" if error.field else error.reason)
+    except TrainingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
     except KeyboardInterrupt:
-        fail("interrupted")
+        print("\ninterrupted; nothing saved since the last checkpoint", file=sys.stderr)
+        sys.exit(INTERRUPTED)

@@ -1,6 +1,7 @@
 """Evaluate a saved policy: run episodes and print mean ± std, min and max of the returns.
 
 python scripts/evaluate.py --policy=policy.keras --episodes=20 [--greedy]
+python scripts/evaluate.py --policy=policy.keras --episodes=3 --video_dir=videos  # MP4s
 """
 
 import _cli  # first: it imports TensorFlow quietly
@@ -8,6 +9,7 @@ import numpy as np
 from absl import app, flags
 
 from reinforce_tf import evaluate, load_policy
+from reinforce_tf.evaluate import record_video
 from reinforce_tf.saving import load_metadata
 
 _POLICY = flags.DEFINE_string("policy", "policy.keras", "The .keras policy file to load.")
@@ -19,6 +21,12 @@ _GREEDY = flags.DEFINE_bool(
     "greedy", False, "Take the most probable action (or the mean) instead of sampling."
 )
 _SEED = flags.DEFINE_integer("seed", 0, "Seeds the envs and action sampling (>= 0).")
+_VIDEO_DIR = flags.DEFINE_string(
+    "video_dir",
+    None,
+    "Record every episode as an MP4 in this folder (one env, rgb_array frames; needs "
+    "moviepy, and pygame for the classic-control envs). Default: no video.",
+)
 
 
 def main(argv: list[str]) -> None:
@@ -37,10 +45,16 @@ def _evaluate() -> tuple[str, np.ndarray]:
     if _SEED.value < 0:
         raise _cli.InputError(f"must be an integer >= 0; got {_SEED.value}", field="seed")
     policy = load_policy(_POLICY.value)
-    env_id = _ENV.value or load_metadata(_POLICY.value).get("env")
+    note = load_metadata(_POLICY.value)
+    env_id = _ENV.value or note.get("env")
     if not env_id:
         raise _cli.InputError("the policy file does not record its env; pass --env", "env")
-    returns = evaluate(policy, env_id, _EPISODES.value, greedy=_GREEDY.value, seed=_SEED.value)
+    options = {"greedy": _GREEDY.value, "seed": _SEED.value, "trained_on": note}
+    if _VIDEO_DIR.value:
+        returns = record_video(policy, env_id, _EPISODES.value, _VIDEO_DIR.value, **options)
+        print(f"videos saved in {_VIDEO_DIR.value}")
+    else:
+        returns = evaluate(policy, env_id, _EPISODES.value, **options)
     return env_id, returns
 
 

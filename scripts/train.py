@@ -2,13 +2,23 @@
 
 python scripts/train.py                                   # CartPole-v1 → policy.keras
 python scripts/train.py --env=Acrobot-v1 --seed=3 --save_path=/tmp/acrobot.keras
+python scripts/train.py --resume --logdir=runs/CartPole-v1__seed0__20250101-120000
+
+Exit status: 0 done; 1 training stopped by non-finite numbers or a failing env (the message
+names the step; the last good checkpoint is kept); 2 bad input; 130 stopped by Ctrl-C or
+SIGTERM after saving a checkpoint and the policy.
 """
 
+import dataclasses
+import sys
+import time
+
 import _cli  # first: it imports TensorFlow quietly
-from absl import app, flags
+from absl import app, flags, logging
 
 from reinforce_tf import config as config_lib
 from reinforce_tf import train
+from reinforce_tf.checkpoints import load_run_config
 
 _DEFAULTS = config_lib.TrainConfig()
 
@@ -100,6 +110,35 @@ _NORMALIZE_OBSERVATIONS = flags.DEFINE_bool(
     "Default: per env (README), else off.",
 )
 
+# Run folder, checkpoints and evaluation.
+_LOGDIR = flags.DEFINE_string(
+    "logdir",
+    None,
+    "Run folder for TensorBoard events, episodes.csv, config.json and checkpoints. "
+    "Default: a new folder runs/<env>__seed<seed>__<date-time>.",
+)
+_CHECKPOINT_EVERY = flags.DEFINE_integer(
+    "checkpoint_every",
+    _DEFAULTS.checkpoint_every,
+    "Env steps between checkpoints (> 0); one is also written when the run ends.",
+)
+_RESUME = flags.DEFINE_bool(
+    "resume",
+    False,
+    "Continue the run in --logdir from its latest checkpoint, with its saved config; flags "
+    "given override it where allowed (e.g. --total_steps).",
+)
+_EVAL_EVERY = flags.DEFINE_integer(
+    "eval_every",
+    None,
+    "Env steps between greedy evaluations on a separate env (> 0); the best policy is "
+    "saved as best.keras beside --save_path. Default: no evaluation.",
+)
+_EVAL_EPISODES = flags.DEFINE_integer(
+    "eval_episodes", _DEFAULTS.eval_episodes, "Episodes per evaluation (> 0)."
+)
+_RUN_FLAGS = (_LOGDIR, _CHECKPOINT_EVERY, _RESUME, _EVAL_EVERY, _EVAL_EPISODES)
+
 
 _FLAGS = {
     flag.name: flag
@@ -122,6 +161,7 @@ _FLAGS = {
         _ENTROPY_COEF,
         _MAX_GRAD_NORM,
         _NORMALIZE_OBSERVATIONS,
+        *_RUN_FLAGS,
     )
 }
 
@@ -129,13 +169,24 @@ _FLAGS = {
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         _cli.fail(f"unexpected arguments {argv[1:]}; every option is a --flag")
+    logging.set_verbosity(logging.WARNING)  # TensorFlow's checkpoint saver logs at INFO
     result = _cli.run_reporting_input_errors(_train)
+    if result.interrupted:
+        print(f"interrupted at step {result.steps:,}; policy saved to {result.save_path}")
+        if result.logdir is not None:
+            print(
+                f"checkpoint {result.checkpoint}; continue with: python scripts/train.py "
+                f"--resume --logdir={result.logdir}"
+            )
+        sys.exit(_cli.INTERRUPTED)
     state = "reached" if result.solved else "did not reach"
     print(
         f"{state} the target: mean return {result.mean_return:.2f} over the last "
         f"{min(result.episodes, 100)} episodes after {result.steps:,} steps "
         f"({result.episodes:,} episodes, {result.seconds:.1f}s)"
     )
+    if result.logdir is not None:
+        print(f"run folder {result.logdir} (tensorboard --logdir={result.logdir})")
     print(f"policy saved to {result.save_path}")
 
 
@@ -144,9 +195,21 @@ def _train():
     given = {name: flag.value for name, flag in _FLAGS.items() if flags.FLAGS[name].present}
     if "hidden_sizes" in given:
         given["hidden_sizes"] = config_lib.parse_hidden_sizes(given["hidden_sizes"])
-    config = config_lib.TrainConfig.for_env(_ENV.value, **given)
+    if _RESUME.value:
+        if _LOGDIR.value is None:
+            raise _cli.InputError("needs --logdir, the run folder to continue", field="resume")
+        saved = load_run_config(_LOGDIR.value)
+        if flags.FLAGS["env"].present:
+            given["env"] = _ENV.value
+        config = config_lib.TrainConfig(**{**saved, **given})
+    else:
+        config = config_lib.TrainConfig.for_env(_ENV.value, **given)
+        if config.logdir is None:
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            folder = f"runs/{config.env}__seed{config.seed}__{stamp}"
+            config = dataclasses.replace(config, logdir=folder)
     print(f"training on {config.env} with {config}", flush=True)
-    return train(config, progress=lambda line: print(line, flush=True))
+    return train(config)
 
 
 if __name__ == "__main__":

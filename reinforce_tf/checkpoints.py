@@ -1,0 +1,199 @@
+"""The run folder and its checkpoints: everything a resumed run needs to go on.
+
+A run folder (`TrainConfig.logdir`) holds:
+    config.json       the run's config, written once when the run starts;
+    checkpoints/      `tf.train.CheckpointManager` files `ckpt-<env steps>`;
+    episodes.csv      one row per finished episode (`episode_log.py`);
+    events.out.tfevents.*  TensorBoard scalars (`summaries.py`).
+
+A checkpoint holds the policy (with any statistics kept inside it), the value net when there
+is one, their optimizers' state, the actor's `tf.random.Generator`, the step and episode
+counters, the last 100 returns (the stop rule's window) and the best evaluation so far.
+The envs' random state is not saved: the trainer reseeds the envs from (seed, interval
+number) at every checkpoint interval, so resuming from a periodic checkpoint replays the
+uninterrupted run. TensorFlow writes a checkpoint's files first and then, atomically, the
+`checkpoint` index naming it, so a crash mid-save leaves the previous checkpoint in force.
+"""
+
+import collections
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from reinforce_tf.config import TrainConfig
+from reinforce_tf.errors import InputError
+from reinforce_tf.saving import write_text_atomically
+
+CONFIG_NAME = "config.json"
+CHECKPOINT_FOLDER = "checkpoints"
+# Config fields a resumed run may change; any other difference makes it another experiment.
+RESUMABLE_FIELDS = frozenset(
+    {
+        "total_steps",
+        "target_return",
+        "save_path",
+        "logdir",
+        "resume",
+        "checkpoint_every",
+        "eval_every",
+        "eval_episodes",
+    }
+)
+KEEP_CHECKPOINTS = 3
+
+
+@dataclasses.dataclass
+class Counters:
+    """Where a run stands.
+
+    Attributes:
+        steps: env steps of counted episodes.
+        episodes: finished episodes.
+        recent: the last (up to) `window` returns, oldest first.
+        best_eval: the best mean evaluation return so far (-inf before any).
+    """
+
+    steps: int = 0
+    episodes: int = 0
+    recent: collections.deque = dataclasses.field(default_factory=collections.deque)
+    best_eval: float = -math.inf
+
+
+def config_as_json(config: TrainConfig) -> dict:
+    """The config as JSON values (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+def load_run_config(logdir: str) -> dict:
+    """The config saved in run folder `logdir`, as keyword arguments of `TrainConfig`.
+
+    Raises:
+        InputError: naming `resume` when the folder holds no run.
+    """
+    saved = _saved_json(logdir)
+    saved["hidden_sizes"] = tuple(saved["hidden_sizes"])
+    return saved
+
+
+def _saved_json(logdir: str) -> dict:
+    path = Path(logdir) / CONFIG_NAME
+    if not path.is_file():
+        raise InputError(
+            f"nothing to resume in {logdir!r}: it has no {CONFIG_NAME}", field="resume"
+        )
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def check_run_folder(config: TrainConfig) -> None:
+    """Checks, before anything is written, that `config.logdir` can start or resume the run.
+
+    Raises:
+        InputError: resuming a folder without a run (config.json) or with a config that
+            differs in a field outside RESUMABLE_FIELDS; starting a run in a folder that
+            holds one. (A run stopped before its first checkpoint resumes from step 0.)
+    """
+    folder = Path(config.logdir)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{config.logdir!r} is a file, not a folder", field="logdir")
+    if not config.resume:
+        if (folder / CONFIG_NAME).exists():
+            raise InputError(
+                f"{config.logdir!r} already holds a run; continue it with --resume or "
+                "choose another folder",
+                field="logdir",
+            )
+        return
+    saved = _saved_json(config.logdir)
+    given = config_as_json(config)
+    for field, value in given.items():
+        if field not in RESUMABLE_FIELDS and saved.get(field) != value:
+            saved_value = saved.get(field)
+            raise InputError(
+                f"the run in {config.logdir!r} has {field}={saved_value!r}, this one "
+                f"{value!r}; only {', '.join(sorted(RESUMABLE_FIELDS - {'resume', 'logdir'}))} "
+                "may change on resume",
+                field="resume",
+            )
+
+
+def start_run_folder(config: TrainConfig) -> Path:
+    """Creates the run folder and writes config.json (a new run only); returns the folder."""
+    folder = Path(config.logdir)
+    folder.mkdir(parents=True, exist_ok=True)
+    if not config.resume:
+        text = json.dumps(config_as_json(config), indent=2)
+        write_text_atomically(folder / CONFIG_NAME, text + "\n")
+    return folder
+
+
+class RunCheckpoint:
+    """Saves and restores a run's state with `tf.train.CheckpointManager`.
+
+    Args:
+        folder: the run folder; checkpoints go to `folder/checkpoints`.
+        agent: has `policy` and `optimizer`, and may have `value` and `value_optimizer`.
+        rng: the actor's random generator.
+        window: the length of the stop rule's window of recent returns.
+    """
+
+    def __init__(self, folder: Path, agent, rng: tf.random.Generator, window: int):
+        self._window = window
+        self._steps = tf.Variable(0, dtype=tf.int64)
+        self._episodes = tf.Variable(0, dtype=tf.int64)
+        self._recent = tf.Variable(tf.zeros([window], tf.float64))  # [window], oldest first
+        self._best_eval = tf.Variable(-math.inf, dtype=tf.float64)
+        objects = {
+            "policy": agent.policy,
+            "optimizer": agent.optimizer,
+            "rng": rng,
+            "steps": self._steps,
+            "episodes": self._episodes,
+            "recent": self._recent,
+            "best_eval": self._best_eval,
+        }
+        for name in ("value", "value_optimizer"):
+            if getattr(agent, name, None) is not None:
+                objects[name] = getattr(agent, name)
+        self._checkpoint = tf.train.Checkpoint(**objects)
+        self.folder = folder / CHECKPOINT_FOLDER
+        self._manager = tf.train.CheckpointManager(
+            self._checkpoint, self.folder, max_to_keep=KEEP_CHECKPOINTS
+        )
+
+    @property
+    def latest(self) -> str | None:
+        """The path prefix of the newest checkpoint, or None."""
+        return self._manager.latest_checkpoint
+
+    def save(self, counters: Counters) -> str:
+        """Writes a checkpoint named by the step counter; returns its path prefix."""
+        recent = np.zeros(self._window)
+        recent[: len(counters.recent)] = list(counters.recent)
+        self._steps.assign(counters.steps)
+        self._episodes.assign(counters.episodes)
+        self._recent.assign(recent)
+        self._best_eval.assign(counters.best_eval)
+        return self._manager.save(checkpoint_number=counters.steps)
+
+    def restore(self) -> Counters:
+        """Loads the newest checkpoint into the models, optimizers and generator.
+
+        Returns:
+            The counters saved with it; zero counters (and nothing loaded) when the run
+            stopped before its first checkpoint.
+        """
+        if self.latest is None:
+            return Counters()
+        self._checkpoint.restore(self.latest).assert_existing_objects_matched()
+        episodes = int(self._episodes.numpy())
+        count = min(episodes, self._window)
+        return Counters(
+            steps=int(self._steps.numpy()),
+            episodes=episodes,
+            recent=collections.deque(self._recent.numpy()[:count], maxlen=self._window),
+            best_eval=float(self._best_eval.numpy()),
+        )

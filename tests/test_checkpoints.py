@@ -1,0 +1,211 @@
+"""Checkpoints and resume: a killed run resumes to the same result; Ctrl-C stops cleanly."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from conftest import REPO
+
+from reinforce_tf import InputError, TrainConfig, load_policy, train
+from reinforce_tf.checkpoints import CHECKPOINT_FOLDER, start_run_folder
+from reinforce_tf.episode_log import EpisodeLog, read_episodes
+
+# A run that never stops early, with a checkpoint (and an env reseed) every 1,500 steps.
+RUN_FLAGS = ["--seed=3", "--total_steps=16000", "--checkpoint_every=1500", "--target_return=inf"]
+
+
+def start_train(cwd, *flags):
+    return subprocess.Popen(
+        [sys.executable, str(REPO / "scripts" / "train.py"), *flags],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+
+
+def wait_for_checkpoint(process, run, timeout=120.0):
+    """Returns once `run` has a checkpoint (the process still running)."""
+    index = run / CHECKPOINT_FOLDER / "checkpoint"
+    deadline = time.monotonic() + timeout
+    while not index.exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+
+def checkpoint_steps(run) -> list[int]:
+    names = (run / CHECKPOINT_FOLDER).glob("ckpt-*.index")
+    return sorted(int(name.stem.split("-")[1]) for name in names)
+
+
+def test_sigkill_then_resume_replays_the_uninterrupted_run(script, tmp_path):
+    run = tmp_path / "run"
+    process = start_train(tmp_path, *RUN_FLAGS, f"--logdir={run}", "--save_path=resumed.keras")
+    wait_for_checkpoint(process, run)
+    time.sleep(0.3)  # somewhere inside the next interval
+    process.kill()
+    process.communicate()
+    assert process.returncode == -signal.SIGKILL  # killed before it finished
+    killed_at = max(checkpoint_steps(run))
+    assert killed_at < 16_000
+
+    done = script("train.py", "--resume", f"--logdir={run}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert f"resuming at step {killed_at:,} of 16,000" in done.stdout
+
+    # The same run, never interrupted, in this process.
+    reference = train(
+        TrainConfig.for_env(
+            "CartPole-v1",
+            seed=3,
+            total_steps=16_000,
+            checkpoint_every=1_500,
+            target_return=float("inf"),
+            logdir=str(tmp_path / "reference"),
+            save_path=str(tmp_path / "reference.keras"),
+        ),
+        progress=None,
+    )
+    resumed = read_episodes(run / "episodes.csv")
+    expected = read_episodes(tmp_path / "reference" / "episodes.csv")
+    # Every finished episode once, in order: none lost or doubled by the kill.
+    np.testing.assert_array_equal(resumed["episode"], np.arange(1, reference.episodes + 1))
+    for column in ("step", "return", "length"):
+        np.testing.assert_array_equal(resumed[column], expected[column])
+    assert resumed["step"][-1] == reference.steps
+    # Weights, optimizer state and sampling all continued: the same final policy.
+    weights = load_policy(tmp_path / "resumed.keras").get_weights()
+    for got, want in zip(weights, load_policy(reference.save_path).get_weights()):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_sigint_stops_cleanly_with_checkpoint_and_policy(script, tmp_path):
+    run = tmp_path / "run"
+    process = start_train(
+        tmp_path, "--total_steps=1000000", "--checkpoint_every=1000", f"--logdir={run}"
+    )
+    wait_for_checkpoint(process, run)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert stderr == ""  # no traceback
+    lines = stdout.strip().splitlines()
+    # "interrupted at step N; policy saved to policy.keras"
+    steps = int(lines[-2].split("interrupted at step ")[1].split(";")[0].replace(",", ""))
+    assert lines[-2].endswith("policy saved to policy.keras")
+    assert lines[-1] == (
+        f"checkpoint {run}/checkpoints/ckpt-{steps}; continue with: python scripts/train.py "
+        f"--resume --logdir={run}"
+    )
+    assert max(checkpoint_steps(run)) == steps
+    assert read_episodes(run / "episodes.csv")["step"][-1] == steps
+    assert load_policy(tmp_path / "policy.keras").output_shape == (None, 2)
+
+    # Resuming it with a budget already spent just writes the policy again.
+    done = script("train.py", "--resume", f"--logdir={run}", f"--total_steps={steps}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert f"after {steps:,} steps" in done.stdout
+
+
+def short_config(tmp_path, **overrides):
+    values = {
+        "total_steps": 1_000,
+        "checkpoint_every": 500,
+        "logdir": str(tmp_path / "run"),
+        "save_path": str(tmp_path / "p.keras"),
+        **overrides,
+    }
+    return TrainConfig(**values)
+
+
+def test_resume_refuses_a_different_run_or_nothing_to_resume(tmp_path):
+    with pytest.raises(InputError, match="nothing to resume in .*: it has no config.json"):
+        train(short_config(tmp_path, resume=True), progress=None)
+    train(short_config(tmp_path), progress=None)
+    with pytest.raises(InputError, match="already holds a run; continue it with --resume"):
+        train(short_config(tmp_path), progress=None)
+    with pytest.raises(InputError, match="has env='CartPole-v1', this one 'Acrobot-v1'") as error:
+        train(short_config(tmp_path, resume=True, env="Acrobot-v1"), progress=None)
+    assert error.value.field == "resume"
+    with pytest.raises(InputError, match="has seed=0, this one 1"):
+        train(short_config(tmp_path, resume=True, seed=1), progress=None)
+    # A larger budget is allowed: the run goes on from its counters.
+    result = train(short_config(tmp_path, resume=True, total_steps=2_000), progress=None)
+    assert result.steps >= 2_000
+    episodes = read_episodes(tmp_path / "run" / "episodes.csv")
+    np.testing.assert_array_equal(episodes["episode"], np.arange(1, result.episodes + 1))
+    np.testing.assert_array_equal(episodes["return"], result.episode_returns)
+
+
+def test_a_run_killed_before_its_first_checkpoint_resumes_from_step_0(tmp_path):
+    start_run_folder(short_config(tmp_path))  # config.json only, as a kill at start leaves
+    (tmp_path / "run" / "episodes.csv").write_text("episode,step,return,length,wall_time\n1,1")
+    result = train(short_config(tmp_path, resume=True), progress=None)
+    (tmp_path / "fresh").mkdir()
+    fresh = train(short_config(tmp_path / "fresh"), progress=None)
+    np.testing.assert_array_equal(result.episode_returns, fresh.episode_returns)
+    episodes = read_episodes(tmp_path / "run" / "episodes.csv")
+    np.testing.assert_array_equal(episodes["return"], fresh.episode_returns)
+
+
+def test_resume_cli_refusal_is_one_line(script, tmp_path):
+    done = script("train.py", "--resume", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "error: --resume: needs --logdir, the run folder to continue"
+    done = script("train.py", "--resume", "--logdir=nowhere", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "error: --resume: nothing to resume in 'nowhere': it has no config.json"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_episode_log_resume_drops_partial_and_uncounted_rows(tmp_path):
+    log = EpisodeLog(tmp_path)
+    log.append(1, np.array([10, 30, 60]), np.array([10.0, 20.0, 30.0]), np.array([10, 20, 30]))
+    log.close()
+    with open(tmp_path / "episodes.csv", "a") as file:
+        file.write("4,100,40.0,4")  # a row cut short by a crash: no newline
+    # The checkpoint counted 2 episodes: rows 3 (whole) and 4 (partial) go.
+    log = EpisodeLog(tmp_path, keep_episodes=2)
+    np.testing.assert_array_equal(log.returns, [10.0, 20.0])
+    log.append(3, np.array([55]), np.array([25.0]), np.array([25]))
+    log.close()
+    episodes = read_episodes(tmp_path / "episodes.csv")
+    np.testing.assert_array_equal(episodes["episode"], [1, 2, 3])
+    np.testing.assert_array_equal(episodes["step"], [10, 30, 55])
+    np.testing.assert_array_equal(episodes["return"], [10.0, 20.0, 25.0])
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"checkpoint_every": 0}, "checkpoint_every: must be an integer > 0; got 0"),
+        ({"eval_every": 0}, "eval_every: must be an integer > 0; got 0"),
+        ({"eval_episodes": -1}, "eval_episodes: must be an integer > 0; got -1"),
+        ({"logdir": ""}, "logdir: must be a folder path; got ''"),
+        ({"resume": True}, "resume: must be used with --logdir, the run folder to continue"),
+        (
+            {"eval_every": 10, "save_path": "runs/best.keras"},
+            "save_path: must be a name other than 'best.keras' when evaluating",
+        ),
+    ],
+)
+def test_run_fields_are_checked(values, message):
+    with pytest.raises(InputError) as error:
+        TrainConfig(**values)
+    assert str(error.value).startswith(message)
+
+
+def test_bad_run_flag_is_one_line(script, tmp_path):
+    done = script("train.py", "--checkpoint_every=0", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "error: --checkpoint_every: must be an integer > 0; got 0"
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,58 @@
+"""Progress output: plain lines off a terminal, Keras's bar on one."""
+
+import sys
+
+from reinforce_tf import TrainConfig, progress, train
+
+
+def test_lines_show_steps_of_total_return_rate_and_eta():
+    lines = []
+    shown = progress.Lines(lines.append, seconds=0.0)
+    shown.start(0, 3_000)
+    # 1,000 of 3,000 steps at 500 steps/s: 2,000 left → ETA 4 s.
+    shown.update(1_000, 40, 21.5, 500.0)
+    shown.end()  # nothing pending: no second line
+    assert lines == [
+        (
+            "episodes     40  steps      1,000/3,000  return(last 100)     21.50  steps/s      500  "
+            "ETA 0:04"
+        )
+    ]
+
+
+def test_lines_are_throttled_and_the_last_is_always_shown():
+    lines = []
+    shown = progress.Lines(lines.append, seconds=3600.0)
+    shown.start(500, 90_000)
+    shown.update(1_000, 40, 21.5, 500.0)  # within the hour: held back
+    shown.update(80_000, 900, 300.0, 2_000.0)
+    shown.end()
+    # 10,000 steps left at 2,000 steps/s → 5 s.
+    assert lines == [
+        "resuming at step 500 of 90,000",
+        (
+            "episodes    900  steps     80,000/90,000  return(last 100)    300.00  steps/s    2,000  "
+            "ETA 0:05"
+        ),
+    ]
+
+
+def test_bar_shows_steps_metrics_and_finishes(capsys):
+    bar = progress.Bar()
+    bar.start(0, 2_000)
+    bar.update(1_000, 40, 21.5, 500.0)
+    bar.update(2_100, 90, 30.25, 600.0)  # the last update overshoots the budget
+    bar.end()
+    out = capsys.readouterr().out
+    assert "2000/2000" in out
+    assert "return: 30.25" in out and "steps/s: 600" in out
+    assert out.count("2000/2000") == 1  # finished once, not again by end()
+
+
+def test_auto_progress_off_a_terminal_prints_lines(tmp_path, capsys):
+    assert not sys.stdout.isatty()  # pytest captures stdout
+    assert isinstance(progress.for_stdout(), progress.Lines)
+    train(TrainConfig(total_steps=300, save_path=str(tmp_path / "p.keras")))
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and out[0].startswith("episodes ")
+    assert "/300  return(last 100)" in out[0]

@@ -1,0 +1,94 @@
+"""TensorBoard event files and episodes.csv of a run, read back."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow.core.util import event_pb2
+
+from reinforce_tf import TrainConfig, evaluate, load_policy, train
+from reinforce_tf.episode_log import read_episodes
+from reinforce_tf.saving import load_metadata
+from reinforce_tf.summaries import Summaries
+from reinforce_tf.train import EVAL_SEED_OFFSET
+
+
+def read_events(folder) -> dict[str, list[tuple[int, np.ndarray]]]:
+    """{tag: [(step, value), ...]} from every event file in `folder`."""
+    scalars = {}
+    for path in sorted(folder.glob("events.out.tfevents.*")):
+        for record in tf.data.TFRecordDataset(str(path)):
+            event = event_pb2.Event.FromString(record.numpy())
+            for value in event.summary.value:
+                scalars.setdefault(value.tag, []).append(
+                    (event.step, tf.make_ndarray(value.tensor))
+                )
+    return scalars
+
+
+def test_run_writes_grouped_scalars_config_and_csv(tmp_path):
+    config = TrainConfig(
+        total_steps=2_000,
+        baseline="value",
+        eval_every=1_000,
+        eval_episodes=2,
+        logdir=str(tmp_path / "run"),
+        save_path=str(tmp_path / "p.keras"),
+    )
+    result = train(config, progress=None)
+    events = read_events(tmp_path / "run")
+    assert set(events) == {
+        "config",
+        "charts/episode_return",
+        "charts/episode_length",
+        "charts/steps_per_second",
+        "charts/eval_return",
+        "losses/policy",
+        "losses/value",
+        "losses/entropy",
+        "stats/grad_norm",
+    }
+    # One point per episode, at the step it ended; the same numbers as episodes.csv.
+    episodes = read_episodes(tmp_path / "run" / "episodes.csv")
+    steps, returns = zip(*events["charts/episode_return"])
+    np.testing.assert_array_equal(steps, episodes["step"])
+    np.testing.assert_allclose(returns, episodes["return"], rtol=1e-6)
+    np.testing.assert_array_equal(episodes["return"], result.episode_returns)
+    np.testing.assert_array_equal(episodes["length"], episodes["return"])  # CartPole: +1/step
+    assert episodes["step"][-1] == result.steps
+    # One loss and one throughput point per update (16 episodes each).
+    updates = result.episodes // 16
+    assert len(events["losses/policy"]) == len(events["charts/steps_per_second"]) == updates
+    for tag in ("losses/policy", "losses/value", "losses/entropy", "stats/grad_norm"):
+        assert len(events[tag]) == updates
+        assert all(np.isfinite(value) for _, value in events[tag])
+    assert len(events["charts/eval_return"]) == 2  # steps passed 1,000 and 2,000
+    # best.keras beside the final policy holds the best evaluation's weights and score.
+    best = max(float(value) for _, value in events["charts/eval_return"])
+    note = load_metadata(tmp_path / "best.keras")
+    assert note["eval_return"] == pytest.approx(best)
+    assert note["env"] == "CartPole-v1"
+    greedy = evaluate(
+        load_policy(tmp_path / "best.keras"), "CartPole-v1", 2, greedy=True, seed=EVAL_SEED_OFFSET
+    )
+    assert greedy.mean() == pytest.approx(best)
+    ((step, text),) = events["config"]
+    saved = json.loads(text.item().decode().strip("`\n"))
+    assert (step, saved["total_steps"], saved["eval_every"]) == (0, 2_000, 1_000)
+
+
+def test_update_metrics_map_to_their_groups(tmp_path):
+    summaries = Summaries(tmp_path)
+    metrics = {"policy_loss": 1.5, "value_loss": 2.5, "entropy": 0.5, "grad_norm": 3.0}
+    summaries.update(7, metrics, steps_per_second=100.0)
+    summaries.close()
+    events = read_events(tmp_path)
+    got = {tag: (points[0][0], float(points[0][1])) for tag, points in events.items()}
+    assert got == {
+        "losses/policy": (7, 1.5),
+        "losses/value": (7, 2.5),
+        "losses/entropy": (7, 0.5),
+        "stats/grad_norm": (7, 3.0),
+        "charts/steps_per_second": (7, 100.0),
+    }
