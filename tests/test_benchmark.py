@@ -4,6 +4,8 @@ import json
 
 from conftest import run_script
 
+from reinforce_tf import TrainConfig
+
 TINY = (
     "--seeds=1",
     "--seconds=0.05",
@@ -36,14 +38,15 @@ def test_tiny_benchmark_prints_and_writes_the_report(tmp_path):
         throughput["collector"]["env_steps_per_s"] >= throughput["collector"]["counted_steps_per_s"]
     )
     assert throughput["naive"] > 0 and throughput["update"]["samples_per_s"] > 0
+    envs = TrainConfig.for_env("CartPole-v1").envs  # the trainer's default
     actors = {(row["num_envs"], row["actor"]) for row in report["alternatives"]}
-    assert actors == {(16, "xla"), (16, "concrete"), (16, "concrete_xla"), (2, "make_actor")}
+    assert actors == {(envs, "xla"), (envs, "concrete"), (envs, "concrete_xla"), (2, "make_actor")}
     (ours,) = report["end_to_end"]["trainer"]
     (naive,) = report["end_to_end"]["naive"]
     # 1,500 steps cannot solve CartPole: both stop at their budgets, reported as such.
     assert not ours["solved"] and ours["steps"] >= 1500
     assert not naive["solved"] and naive["steps"] > 0
-    assert "| raw vector env, random actions (16 envs) |" in done.stdout
+    assert f"| raw vector env, random actions ({envs} envs) |" in done.stdout
     assert "(not reached)" in done.stdout
     text = docs.read_text()
     assert text.startswith("# Notes\n\n<!-- benchmark:start -->\n")
