@@ -230,7 +230,8 @@ def naive_train(config: TrainConfig, max_seconds: float, target: float) -> Naive
     One env, one episode at a time, an eager `policy(observation[None])` per step and a
     NumPy draw from its output; every `batch_episodes` episodes, the same REINFORCE
     update as the trainer (same returns, normalisation, loss and compiled step), so the
-    comparison isolates acting. Stops at the target, the step budget or `max_seconds`.
+    comparison isolates acting. Stops at the target, the step budget or `max_seconds`
+    (checked after each episode; 0 means no limit).
     """
     env = gym.make(config.env)
     try:
@@ -240,11 +241,18 @@ def naive_train(config: TrainConfig, max_seconds: float, target: float) -> Naive
         recent = collections.deque(maxlen=SOLVED_WINDOW)
         steps, solved, seed = 0, False, config.seed
         start = time.perf_counter()
-        while steps < config.total_steps and not solved:
-            if max_seconds and time.perf_counter() - start > max_seconds:
-                break
-            batch = [_naive_episode(env, policy, rng, seed) for _ in range(config.batch_episodes)]
-            seed = None
+
+        def out_of_time() -> bool:
+            return bool(max_seconds) and time.perf_counter() - start > max_seconds
+
+        while steps < config.total_steps and not solved and not out_of_time():
+            batch = []  # checked per episode: a batch can take minutes when acting naively
+            while len(batch) < config.batch_episodes and not out_of_time():
+                batch.append(_naive_episode(env, policy, rng, seed))
+                steps += len(batch[-1][2])
+                seed = None
+            if len(batch) < config.batch_episodes:
+                break  # stopped by the budget: a partial batch is never learned from
             observations, actions, rewards = (np.concatenate(part) for part in zip(*batch))
             dones = np.zeros(len(rewards), bool)
             dones[np.cumsum([len(episode[2]) for episode in batch]) - 1] = True
@@ -264,7 +272,6 @@ def naive_train(config: TrainConfig, max_seconds: float, target: float) -> Naive
                 tf.constant(weights),
                 tf.constant(len(batch), tf.float32),
             )
-            steps += len(rewards)
             recent.extend(float(episode[2].sum()) for episode in batch)
             solved = len(recent) == SOLVED_WINDOW and np.mean(recent) >= target
         return NaiveResult(steps, time.perf_counter() - start, bool(solved))
