@@ -377,8 +377,10 @@ def machine() -> dict:
     }
 
 
-def summary(values: list[float]) -> str:
-    return f"{statistics.median(values):,.1f} ({min(values):,.1f}–{max(values):,.1f})"
+def summary(values: list[float], decimals: int) -> str:
+    """ "median (min–max)" of `values`."""
+    median, low, high = statistics.median(values), min(values), max(values)
+    return f"{median:,.{decimals}f} ({low:,.{decimals}f}–{high:,.{decimals}f})"
 
 
 def markdown(report: dict) -> str:
@@ -419,7 +421,7 @@ def markdown(report: dict) -> str:
         ("naive acting (1 env, eager `model(obs)` per step)", throughput["naive"], "env steps/s"),
     ]
     for name, rate, unit in rows:
-        lines.append(f"| {name} | {rate:,.0f} {unit} | {rate / raw:.1%} |")
+        lines.append(f"| {name} | {rate:,.0f} {unit} | {rate / raw:.2%} |")
     update = throughput["update"]
     lines.append(
         f"| REINFORCE update (returns + compiled step, {update['batch_samples']:,}-sample "
@@ -464,9 +466,9 @@ def markdown(report: dict) -> str:
     ours_seconds = [run["seconds"] for run in runs["trainer"]]
     naive_seconds = [run["seconds"] for run in runs["naive"]]
     lines.append(
-        f"| median (min–max) | {summary([run['steps'] for run in runs['trainer']])} | "
-        f"{summary(ours_seconds)} | {summary([run['steps'] for run in runs['naive']])} | "
-        f"{summary(naive_seconds)} |"
+        f"| median (min–max) | {summary([run['steps'] for run in runs['trainer']], 0)} | "
+        f"{summary(ours_seconds, 1)} | {summary([run['steps'] for run in runs['naive']], 0)} | "
+        f"{summary(naive_seconds, 1)} |"
     )
     solved = sum(run["solved"] for run in runs["trainer"])
     naive_solved = sum(run["solved"] for run in runs["naive"])
