@@ -45,6 +45,8 @@ from reinforce_tf.returns import loss_weights
 from reinforce_tf.rollout import RolloutCollector, split_episodes
 from reinforce_tf.train import SOLVED_WINDOW
 
+START_MARK, END_MARK = "<!-- benchmark:start -->", "<!-- benchmark:end -->"
+
 _ENV = flags.DEFINE_string("env", "CartPole-v1", "Gymnasium environment id (its defaults apply).")
 _SEEDS = flags.DEFINE_integer(
     "seeds", 5, "End-to-end runs per trainer, seeds 0 … seeds−1 (> 0).", lower_bound=1
@@ -79,12 +81,9 @@ _OUTPUT = flags.DEFINE_string("output", None, "Also write every number as JSON t
 _MARKDOWN = flags.DEFINE_string(
     "markdown",
     None,
-    "Also write the report into this Markdown file, between the lines "
-    f"{'<!-- benchmark:start -->'!r} and {'<!-- benchmark:end -->'!r} if it has them "
-    "(the rest of the file is kept), else as the whole file.",
+    f"Also write the report into this Markdown file, between the lines {START_MARK} and "
+    f"{END_MARK} if it has them (the rest of the file is kept), else as the whole file.",
 )
-
-START_MARK, END_MARK = "<!-- benchmark:start -->", "<!-- benchmark:end -->"
 
 # Every measurement builds its own agent, and TensorFlow counts the first traces of all of
 # them together, warning of a retracing that is not there (tests/test_tracing.py checks
@@ -532,22 +531,19 @@ def _policy(env, config: TrainConfig, single: bool = False) -> keras.Model:
 
 
 def _check_flags() -> tuple[list[int], list[int]]:
-    def integers(flag, minimum):
-        try:
-            values = [int(item) for item in flag.value if item.strip()]
-        except ValueError:
-            values = []
-        if any(value < minimum for value in values) or len(values) != len(
-            [item for item in flag.value if item.strip()]
-        ):
+    """The integer lists of --num_envs and --memory_steps; checks the output paths."""
+
+    def positive_integers(flag) -> list[int]:
+        items = [item.strip() for item in flag.value if item.strip()]
+        if not all(item.isdigit() and int(item) >= 1 for item in items):
             raise InputError(
-                f"must be a comma list of integers >= {minimum}; got {','.join(flag.value)!r}",
+                f"must be a comma list of integers >= 1; got {','.join(flag.value)!r}",
                 field=flag.name,
             )
-        return values
+        return [int(item) for item in items]
 
-    num_envs = integers(_NUM_ENVS, 1)
-    memory_steps = integers(_MEMORY_STEPS, 1)
+    num_envs = positive_integers(_NUM_ENVS)
+    memory_steps = positive_integers(_MEMORY_STEPS)
     if _OUTPUT.value and not Path(_OUTPUT.value).parent.is_dir():
         raise InputError("its directory does not exist", field="output")
     if _MARKDOWN.value and not Path(_MARKDOWN.value).parent.is_dir():
