@@ -6,6 +6,11 @@ Unbiased batches: every collection starts all envs from a reset, env b plays exa
 `episodes_per_env[b]` whole episodes with the current policy, then idles (its later steps
 are stepped but not counted). The number of episodes is fixed in advance, so short
 episodes are not favoured, and no episode spans two parameter versions.
+
+Speed: the hot loop is one `act` call (a compiled function of the [B, O] float32 batch),
+one `env.step`, and a few whole-array NumPy writes into buffers allocated once; no
+per-env Python. Buffers hold the longest collection the env's time limit allows, so
+memory does not grow as training runs on.
 """
 
 from collections.abc import Callable
@@ -15,6 +20,9 @@ import gymnasium as gym
 import numpy as np
 
 from reinforce_tf.envs import to_env_actions
+
+# Steps a collection is first given room for when the env has no time limit (it doubles).
+_UNLIMITED_CAPACITY = 1024
 
 
 class Rollout(NamedTuple):
@@ -28,8 +36,9 @@ class Rollout(NamedTuple):
         valid: [T, B] bool, True at steps of counted episodes (False at the reset steps of
             next-step autoreset and while an env idles).
         time_steps: [T, B] int32 t within the episode.
-        episode_returns: [E] float64 undiscounted return of each finished episode.
-        episode_lengths: [E] int64 steps of each finished episode.
+        episode_returns: [E] float64 undiscounted return of each finished episode, ordered
+            by the step it ended at, then by env.
+        episode_lengths: [E] int64 steps of each finished episode, in the same order.
     """
 
     observations: np.ndarray
@@ -60,7 +69,7 @@ class RolloutCollector:
         self.env = env
         self.act = act
         self._seed = seed
-        self._buffers: dict[str, np.ndarray] = {}
+        self._buffers: _Buffers | None = None
 
     def collect(self, episodes_per_env: np.ndarray) -> Rollout:
         """Plays `episodes_per_env[b]` episodes in env b, all with the current policy.
@@ -68,58 +77,108 @@ class RolloutCollector:
         Args:
             episodes_per_env: [B] non-negative ints.
         """
+        remaining = np.asarray(episodes_per_env, np.int64).copy()  # [B]
         num_envs = self.env.num_envs
         observation, _ = self.env.reset(seed=self._seed)
         self._seed = None
-        remaining = np.asarray(episodes_per_env, np.int64).copy()  # [B]
-        resetting = np.zeros(num_envs, bool)  # this step is a next-step autoreset step
-        time_step = np.zeros(num_envs, np.int32)
-        running_return = np.zeros(num_envs, np.float64)
-        episode_returns, episode_lengths = [], []
+        buffers = self._buffers_for(int(remaining.max(initial=0)))
+        ended = np.zeros(num_envs, bool)  # the last step ended an episode: this is a reset step
+        time_step = np.zeros(num_envs, np.int32)  # [B] t within the current episode
+        running_return = np.zeros(num_envs, np.float64)  # [B] Σ of its rewards so far
         t = 0
         while remaining.any():
+            if t == buffers.capacity:
+                buffers.grow()
             action = self.act(observation)
             next_observation, reward, terminated, truncated, _ = self.env.step(
                 to_env_actions(action, self.env.single_action_space)
             )
-            valid = (remaining > 0) & ~resetting
-            done = (terminated | truncated) & valid
-            self._write(t, observation, action, reward, done, valid, time_step)
-            running_return += np.where(valid, reward, 0.0)
-            time_step = np.where(valid, time_step + 1, time_step)
-            for b in np.flatnonzero(done):
-                episode_returns.append(running_return[b])
-                episode_lengths.append(time_step[b])
-            running_return[done] = 0.0
-            time_step[done] = 0
+            valid = (remaining > 0) & ~ended
+            ended = terminated | truncated
+            done = ended & valid
+            running_return += reward * valid
+            buffers.observations[t] = observation
+            buffers.actions[t] = action
+            buffers.rewards[t] = reward
+            buffers.dones[t] = done
+            buffers.valid[t] = valid
+            buffers.time_steps[t] = time_step
+            buffers.returns_so_far[t] = running_return
+            time_step = (time_step + valid) * ~done
+            running_return *= ~done
             remaining -= done
-            resetting = terminated | truncated
             observation = next_observation
             t += 1
-        return Rollout(
-            **{name: buffer[:t].copy() for name, buffer in self._buffers.items()},
-            episode_returns=np.asarray(episode_returns, np.float64),
-            episode_lengths=np.asarray(episode_lengths, np.int64),
-        )
+        return buffers.rollout(t)
 
-    def _write(self, t: int, observation, action, reward, done, valid, time_step) -> None:
-        """Stores step t; buffers are reused across collections and doubled when full."""
-        row = {
-            "observations": np.asarray(observation, np.float32),
-            "actions": action,
-            "rewards": np.asarray(reward, np.float32),
-            "dones": done,
-            "valid": valid,
-            "time_steps": time_step,
-        }
-        if not self._buffers or t == len(self._buffers["valid"]):
-            capacity = max(256, 2 * t)
-            self._buffers = {
-                name: _grown(self._buffers.get(name), capacity, value)
-                for name, value in row.items()
-            }
-        for name, value in row.items():
-            self._buffers[name][t] = value
+    def _buffers_for(self, episodes: int) -> "_Buffers":
+        """Buffers with room for `episodes` whole episodes per env, allocated once."""
+        max_steps = getattr(self.env.spec, "max_episode_steps", None)
+        # Each episode takes at most max_steps steps plus the reset step after it.
+        capacity = episodes * (max_steps + 1) if max_steps else _UNLIMITED_CAPACITY
+        if self._buffers is None or self._buffers.capacity < capacity:
+            self._buffers = _Buffers(
+                capacity,
+                self.env.num_envs,
+                self.env.single_observation_space,
+                self.env.single_action_space,
+            )
+        return self._buffers
+
+
+class _Buffers:
+    """Preallocated [capacity, B, ...] arrays that a collection writes step by step."""
+
+    _ARRAYS = (
+        "observations",
+        "actions",
+        "rewards",
+        "dones",
+        "valid",
+        "time_steps",
+        "returns_so_far",
+    )
+
+    def __init__(
+        self,
+        capacity: int,
+        num_envs: int,
+        observation_space: gym.spaces.Box,
+        action_space: gym.Space,
+    ):
+        self.capacity = capacity
+        rows = (capacity, num_envs)
+        self.observations = np.zeros((*rows, *observation_space.shape), np.float32)
+        if isinstance(action_space, gym.spaces.Discrete):
+            self.actions = np.zeros(rows, np.int32)  # action indices, before `start`
+        else:
+            self.actions = np.zeros((*rows, *action_space.shape), np.float32)
+        self.rewards = np.zeros((capacity, num_envs), np.float32)
+        self.dones = np.zeros((capacity, num_envs), bool)
+        self.valid = np.zeros((capacity, num_envs), bool)
+        self.time_steps = np.zeros((capacity, num_envs), np.int32)
+        self.returns_so_far = np.zeros((capacity, num_envs), np.float64)
+
+    def grow(self) -> None:
+        """Doubles the capacity (only for envs without a time limit)."""
+        for name in _Buffers._ARRAYS:
+            old = getattr(self, name)
+            setattr(self, name, np.concatenate([old, np.zeros_like(old)]))
+        self.capacity *= 2
+
+    def rollout(self, steps: int) -> Rollout:
+        """Copies of the first `steps` rows, so the buffers can be reused."""
+        ends = self.dones[:steps]  # [T, B]; row-major indexing orders episodes by end step
+        return Rollout(
+            observations=self.observations[:steps].copy(),
+            actions=self.actions[:steps].copy(),
+            rewards=self.rewards[:steps].copy(),
+            dones=ends.copy(),
+            valid=self.valid[:steps].copy(),
+            time_steps=self.time_steps[:steps].copy(),
+            episode_returns=self.returns_so_far[:steps][ends],
+            episode_lengths=self.time_steps[:steps][ends].astype(np.int64) + 1,
+        )
 
 
 def split_episodes(episodes: int, num_envs: int) -> np.ndarray:
@@ -129,11 +188,3 @@ def split_episodes(episodes: int, num_envs: int) -> np.ndarray:
     """
     extra = np.arange(num_envs) < episodes % num_envs
     return episodes // num_envs + extra.astype(np.int64)
-
-
-def _grown(buffer: np.ndarray | None, capacity: int, row: np.ndarray) -> np.ndarray:
-    """A [capacity, *row.shape] array holding `buffer`'s rows first."""
-    grown = np.zeros((capacity, *np.shape(row)), np.asarray(row).dtype)
-    if buffer is not None:
-        grown[: len(buffer)] = buffer
-    return grown

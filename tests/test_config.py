@@ -46,8 +46,8 @@ def test_num_envs_must_fit_the_update():
 
 
 def test_defaults_resolve_by_update_mode():
-    batch = TrainConfig(batch_episodes=40)
-    assert (batch.envs, batch.normalize, batch.episodes_per_update) == (16, True, 40)
+    batch = TrainConfig(batch_episodes=100)  # more episodes than DEFAULT_BATCH_NUM_ENVS = 64
+    assert (batch.envs, batch.normalize, batch.episodes_per_update) == (64, True, 100)
     assert TrainConfig(batch_episodes=4).envs == 4
     step = TrainConfig(update="step")
     assert (step.envs, step.normalize, step.episodes_per_update) == (1, False, 1)

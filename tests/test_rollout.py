@@ -28,10 +28,12 @@ class CountingEnv(gym.Env):
 
 
 gym.register("tests/Counting-v0", entry_point=CountingEnv)
+# The same env with a time limit that never cuts an episode short (they last at most 4).
+gym.register("tests/CountingLimited-v0", entry_point=CountingEnv, max_episode_steps=4)
 
 
-def collect(episodes_per_env, seed=7):
-    env = make_vector_env("tests/Counting-v0", len(episodes_per_env))
+def collect(episodes_per_env, seed=7, env_id="tests/Counting-v0"):
+    env = make_vector_env(env_id, len(episodes_per_env))
     rng = np.random.default_rng(seed)
     collector = RolloutCollector(
         env, lambda obs: rng.integers(0, 2, len(obs)).astype(np.int32), seed
@@ -82,6 +84,34 @@ def test_same_seed_same_arrays():
     assert not np.array_equal(first.episode_lengths, other.episode_lengths) or not np.array_equal(
         first.actions, other.actions
     )
+
+
+def test_buffers_are_allocated_once_for_the_longest_collection_the_time_limit_allows():
+    collector, first = collect([3, 1, 0], env_id="tests/CountingLimited-v0")
+    buffers = collector._buffers
+    # 3 episodes of at most 4 steps, each followed by its reset step: 3 · (4 + 1) = 15 rows.
+    assert buffers.observations.shape == (15, 3, 1)
+    arrays = [getattr(buffers, name) for name in buffers._ARRAYS]
+    for episodes in ([2, 3, 1], [1, 1, 1], [3, 0, 2]):
+        rollout = collector.collect(np.array(episodes))
+        np.testing.assert_array_equal((rollout.dones & rollout.valid).sum(axis=0), episodes)
+    assert collector._buffers is buffers
+    assert all(getattr(buffers, name) is array for name, array in zip(buffers._ARRAYS, arrays))
+    # Rollouts are copies: later collections do not overwrite an earlier one.
+    lengths = first.episode_lengths
+    np.testing.assert_array_equal(first.episode_returns, lengths * (lengths + 1) / 2)
+
+
+def test_buffers_grow_for_envs_without_a_time_limit():
+    # 600 episodes of 2–4 steps (plus reset steps) need far more than the first 1,024 rows.
+    collector, rollout = collect([600, 1])
+    assert len(rollout.valid) > 1024
+    np.testing.assert_array_equal((rollout.dones & rollout.valid).sum(axis=0), [600, 1])
+    lengths = rollout.episode_lengths
+    np.testing.assert_array_equal(rollout.episode_returns, lengths * (lengths + 1) / 2)
+    valid = rollout.valid[:, 0]
+    np.testing.assert_array_equal(rollout.observations[valid, 0, 0], rollout.time_steps[valid, 0])
+    assert collector._buffers.capacity >= len(rollout.valid)
 
 
 @pytest.mark.parametrize("num_envs", [1, 5])
