@@ -18,6 +18,7 @@ The options, each off by default:
 """
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from reinforce_tf.optimizers import Minimize
@@ -66,8 +67,8 @@ class Reinforce:
         entropy_coef: β ≥ 0 of the entropy bonus.
         max_grad_norm: clip the policy gradient to this global norm; None for no clipping.
 
-    `update` and `update_per_step` are `tf.function`s with `reduce_retracing`, so episodes
-    of new lengths reuse one trace with an unknown N. Both return a dict of metrics:
+    `update` and `update_per_step` are compiled once, at the first call, for any number of
+    steps N (`AnyLengthFunction`), so new lengths never retrace. Both return a dict of metrics:
     "policy_loss" (the REINFORCE term, without the entropy bonus), "entropy" (the mean of
     H(π(·|S_t)) over the steps), "grad_norm" (the policy gradient's global norm before
     clipping) and, with a value baseline, "value_loss".
@@ -96,8 +97,10 @@ class Reinforce:
             value_optimizer.build(value.trainable_variables)
         # Compiled here, not by decorating the methods: a decorated method holds only a
         # weak reference to `self`, and `Reinforce(...).update(...)` would lose its agent.
-        self.update = tf.function(self._update, reduce_retracing=True)
-        self.update_per_step = tf.function(self._update_per_step, reduce_retracing=True)
+        # `_update` has no tensor-dependent Python control flow: skipping AutoGraph's source
+        # conversion halves its tracing time. The per-step loop needs AutoGraph.
+        self.update = AnyLengthFunction(self._update, autograph=False)
+        self.update_per_step = AnyLengthFunction(self._update_per_step)
 
     def log_prob(self, observations: tf.Tensor, actions: tf.Tensor) -> tf.Tensor:
         """ln π(A_t|S_t, θ) for observations [N, O] and actions [N] or [N, D]; [N]."""
@@ -193,3 +196,32 @@ class Reinforce:
             )
             series = {name: series[name].write(t, step[name]) for name in names}
         return {name: values.stack() for name, values in series.items()}
+
+
+class AnyLengthFunction:
+    """A `tf.function` traced once, at its first call, for inputs of any leading length N.
+
+    Tensor (or array) arguments of shape [N, ...] are traced as [None, ...]; scalars, None
+    and Python values as given. Left to `reduce_retracing`, the function would trace twice
+    (for the first call's N, then for N = None), and tracing an update costs about a second,
+    a third of a CartPole run (docs/benchmarks.md).
+    """
+
+    def __init__(self, python_function, autograph: bool = True):
+        self.function = tf.function(python_function, reduce_retracing=True, autograph=autograph)
+
+    def __call__(self, *args):
+        if self.function.experimental_get_tracing_count() == 0:
+            self.function.get_concrete_function(*map(_any_length_spec, args))
+        return self.function(*args)
+
+    def experimental_get_tracing_count(self) -> int:
+        """How many times the function was traced (as `tf.function`'s method)."""
+        return self.function.experimental_get_tracing_count()
+
+
+def _any_length_spec(value):
+    """A TensorSpec with the leading dimension unknown for a tensor or array of rank ≥ 1."""
+    if not isinstance(value, (tf.Tensor, np.ndarray)) or len(value.shape) == 0:
+        return value
+    return tf.TensorSpec([None, *value.shape[1:]], tf.as_dtype(value.dtype))

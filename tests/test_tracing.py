@@ -67,20 +67,19 @@ def new_agent():
 
 
 @pytest.mark.parametrize("episodes", [16.0, 1.0], ids=["batch", "episode"])
-def test_update_traces_at_most_twice_for_any_batch_length(episodes):
-    # reduce_retracing: the first call traces for its length, the second relaxes the length
-    # to None; every later length reuses that trace.
+def test_update_traces_once_for_any_batch_length(episodes):
+    # The first call traces for N = None; every length reuses that trace.
     agent = new_agent()
     for steps in (37, 120, 9, 500, 64, 233):
         agent.update(*batch(steps, seed=steps), tf.constant(episodes))
-    assert agent.update.experimental_get_tracing_count() <= 2
+    assert agent.update.experimental_get_tracing_count() == 1
 
 
-def test_per_step_update_traces_at_most_twice_and_steps_once_per_time_step():
+def test_per_step_update_traces_once_and_steps_once_per_time_step():
     agent = new_agent()
     for steps in (5, 12, 3, 20):
         losses = agent.update_per_step(*batch(steps, seed=steps))["policy_loss"]
         assert losses.shape == (steps,)  # one minimize per time step
-    assert agent.update_per_step.experimental_get_tracing_count() <= 2
+    assert agent.update_per_step.experimental_get_tracing_count() == 1
     # Adam counts its steps: 5 + 12 + 3 + 20 minimize calls (plus none from tracing).
     assert int(agent.optimizer.iterations.numpy()) == 40
