@@ -198,9 +198,9 @@ def make_actor(
     """A compiled act function: observations [B, O] → actions [B] or [B, D] (NumPy).
 
     One `tf.function` call acts for all B envs; its input signature has B = None, so it is
-    traced once for every batch size (XLA compiles once per batch size seen). Sampled actions draw from a `tf.random.Generator`
-    seeded with `seed` (or from `rng`, a generator the caller can checkpoint); greedy
-    actions take the mode (argmax, or the mean).
+    traced once for every batch size (XLA compiles once per batch size seen). Sampled
+    actions draw from a `tf.random.Generator` seeded with `seed` (or from `rng`, a generator
+    the caller can checkpoint); greedy actions take the mode (argmax, or the mean).
     """
     parameters = distribution_model(policy)
     rng = tf.random.Generator.from_seed(seed) if rng is None else rng
