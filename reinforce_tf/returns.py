@@ -44,33 +44,39 @@ def normalize(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return (centred / std if std > 0 else np.zeros_like(centred)).astype(np.float32)
 
 
-def leave_one_out_mean(returns: np.ndarray, dones: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """The batch-mean baseline: for each step, the mean G over the *other* episodes' steps.
+def leave_one_out_mean(
+    returns: np.ndarray, valid: np.ndarray, time_steps: np.ndarray
+) -> np.ndarray:
+    """The mean baseline: b_t = the mean G_t of the *other* episodes at the same time step t.
 
-    b_t = (Σ of G over valid steps of the other episodes) / (their number of steps). Leaving
-    the step's own episode out makes b_t independent of A_t (episodes are independent), so
-    subtracting it leaves the expected gradient unchanged; a plain batch mean would include
-    the step's own return and bias it by O(1/E). A batch of one episode has no others: b = 0.
+    For a step at time t (counted from its episode's start), the baseline averages G over
+    the other episodes of the batch that have a step t. Leaving the step's own episode out
+    makes b_t independent of A_t (episodes are independent), so subtracting it leaves the
+    expected gradient unchanged; a plain mean would include the step's own return and bias
+    it by O(1/E). Taking it per time step removes the part of G_t that depends on t alone:
+    when every episode of a batch ends alike (all time out, say), G_t − b_t = 0 at every
+    step, where a single batch mean would leave weights that push π at random. A step that
+    no other episode reaches has no baseline: b = 0.
 
     Args:
         returns: [T, B] G_t.
-        dones, valid: [T, B] bool, as in `loss_weights`.
+        valid: [T, B] bool, as in `loss_weights`.
+        time_steps: [T, B] int, each step's index within its episode.
 
     Returns:
         [T, B] float32 baselines (0 at invalid steps).
     """
-    dones, valid = np.asarray(dones, bool), np.asarray(valid, bool)
-    # Episode index within each column: the number of episode ends strictly before t.
-    within = np.cumsum(dones, axis=0) - dones  # [T, B]
-    episode = within * dones.shape[1] + np.arange(dones.shape[1])  # unique id per episode
-    ids, index = np.unique(episode[valid], return_inverse=True)
-    sums = np.bincount(index, weights=returns[valid].astype(np.float64), minlength=len(ids))
-    counts = np.bincount(index, minlength=len(ids)).astype(np.float64)
-    others = counts.sum() - counts
-    means = np.divide(sums.sum() - sums, others, out=np.zeros_like(sums), where=others > 0)
-    baselines = np.zeros(np.shape(returns), np.float32)
-    baselines[valid] = means[index]
-    return baselines
+    valid = np.asarray(valid, bool)
+    if not valid.any():
+        return np.zeros(np.shape(returns), np.float32)
+    returns = np.asarray(returns, np.float64)
+    t = np.where(valid, time_steps, 0)
+    # Sum and count of G over the batch's valid steps at each time index.
+    sums = np.bincount(t[valid], weights=returns[valid], minlength=t.max() + 1)
+    counts = np.bincount(t[valid], minlength=t.max() + 1)
+    others_sum, others = sums[t] - returns, counts[t] - 1  # [T, B]
+    baselines = np.divide(others_sum, others, out=np.zeros_like(returns), where=others > 0)
+    return np.where(valid, baselines, 0.0).astype(np.float32)
 
 
 def gamma_powers(gamma: float, time_steps: np.ndarray) -> np.ndarray:
@@ -91,14 +97,16 @@ def loss_weights(
     """The constant multiplying ln π(A_t|S_t) in the loss at each step (before a learned
     baseline, which the agent subtracts).
 
-    w_t = G_t, standardised over the valid steps if `normalize_returns`, minus the
-    leave-one-out batch mean of those values if `mean_baseline`, times γ^t (t counted from
-    the episode's start) if `gamma_power`. Invalid steps get w = 0.
+    w_t = G_t, standardised over the valid steps if `normalize_returns`, minus the mean of
+    those values over the other episodes at the same time step if `mean_baseline`
+    (`leave_one_out_mean`), times γ^t (t counted from the episode's start) if
+    `gamma_power`. Invalid steps get w = 0.
 
     Standardising first, then subtracting the baseline: the baseline (and a value network,
     which learns these same numbers) sees returns on one scale whatever the env's rewards.
-    Standardising already centres the returns on the batch mean, so a mean baseline on top
-    of it changes little; use it with `normalize_returns=False` for the unbiased version.
+    Standardising centres the returns on the batch mean; the mean baseline on top of it
+    still removes their dependence on t. Standardising uses the step's own return, so for
+    the strictly unbiased estimator use `normalize_returns=False`.
 
     Args:
         rewards, dones: [T, B] as in `discounted_returns`.
@@ -112,7 +120,7 @@ def loss_weights(
     if normalize_returns:
         weights = normalize(weights, valid)
     if mean_baseline:
-        weights = weights - leave_one_out_mean(weights, dones, valid)
+        weights = weights - leave_one_out_mean(weights, valid, time_steps)
     if gamma_power:
         weights = weights * gamma_powers(gamma, time_steps)
     return np.where(valid, weights, 0.0).astype(np.float32)

@@ -83,8 +83,8 @@ _BASELINE = flags.DEFINE_enum(
     "baseline",
     _DEFAULTS.baseline,
     config_lib.BASELINES,
-    "none: pure REINFORCE; mean: subtract the mean return of the batch's other episodes "
-    "(batch updates of >= 2 episodes); value: subtract a learned state value v(S_t) "
+    "none: pure REINFORCE; mean: subtract the mean G_t of the batch's other episodes at the "
+    "same time step t (batch updates of >= 2 episodes); value: subtract a learned state value v(S_t) "
     "(Sutton & Barto 13.4). Default: per env (README), else none.",
 )
 _VALUE_LEARNING_RATE = flags.DEFINE_float(

@@ -68,29 +68,44 @@ def test_loss_weights_gamma_power_and_masking():
     np.testing.assert_allclose(plain[:, 0], [1.75, 1.5, 1.0, 0.0])
 
 
-def test_leave_one_out_mean_averages_the_other_episodes():
-    # Column 0: episode A, G = [2, 4] (t = 0, 1), then episode C, G = [9] (t = 2).
-    # Column 1: episode B, G = [1, 1, 1]; its 4th step is invalid (G = 50 is ignored).
-    # Sums and step counts: A 6/2, B 3/3, C 9/1; all 18/6.
-    # A's baseline: (18 − 6)/4 = 3; B's: (18 − 3)/3 = 5; C's: (18 − 9)/5 = 1.8.
-    returns = np.array([[2.0, 1.0], [4.0, 1.0], [9.0, 1.0], [0.0, 50.0]])
-    dones = np.array([[False, False], [True, False], [True, True], [False, False]])
+def test_leave_one_out_mean_averages_the_other_episodes_at_the_same_time_step():
+    # Column 0: episode A, G = [2, 4] (t = 0, 1), then episode C, G = [9] (t = 0).
+    # Column 1: episode B, G = [1, 3, 5] (t = 0, 1, 2); its 4th step is invalid (G = 50).
+    # t = 0: A 2, C 9, B 1 → A's baseline (9 + 1)/2 = 5, C's (2 + 1)/2 = 1.5, B's (2 + 9)/2.
+    # t = 1: A 4, B 3 → A's 3, B's 4. t = 2: B alone → 0.
+    returns = np.array([[2.0, 1.0], [4.0, 3.0], [9.0, 5.0], [0.0, 50.0]])
     valid = np.array([[True, True], [True, True], [True, True], [False, False]])
+    time_steps = np.array([[0, 0], [1, 1], [0, 2], [1, 3]])
     np.testing.assert_allclose(
-        leave_one_out_mean(returns, dones, valid), [[3, 5], [3, 5], [1.8, 5], [0, 0]]
+        leave_one_out_mean(returns, valid, time_steps), [[5, 5.5], [3, 4], [1.5, 0], [0, 0]]
     )
 
 
 def test_leave_one_out_mean_of_a_single_episode_is_zero():
     returns = np.array([[3.0], [2.0]])
-    dones = np.array([[False], [True]])
-    np.testing.assert_array_equal(leave_one_out_mean(returns, dones, np.ones((2, 1), bool)), 0)
+    time_steps = np.array([[0], [1]])
+    baselines = leave_one_out_mean(returns, np.ones((2, 1), bool), time_steps)
+    np.testing.assert_array_equal(baselines, 0)
+
+
+def test_mean_baseline_zeroes_the_weights_when_all_episodes_end_alike():
+    # Three episodes of three steps, reward −1 each (e.g. all timed out): G_t depends on t
+    # only, so G_t − b_t = 0 everywhere, with or without standardising first.
+    rewards = -np.ones((3, 3))
+    dones = np.array([[False] * 3, [False] * 3, [True] * 3])
+    valid = np.ones((3, 3), bool)
+    time_steps = np.repeat(np.arange(3)[:, None], 3, axis=1)
+    for normalize_returns in (False, True):
+        weights = loss_weights(
+            rewards, dones, valid, time_steps, 0.9, normalize_returns, False, mean_baseline=True
+        )
+        np.testing.assert_allclose(weights, 0, atol=1e-6)
 
 
 def test_loss_weights_with_mean_baseline_then_gamma_power():
-    # Two one-step-apart episodes in two columns, γ = 0.5: column 0 rewards [1, 1] → G =
-    # [1.5, 1]; column 1 reward [4] → G = [4]. Baselines: column 0 sees B's mean 4,
-    # column 1 sees A's mean 1.25. w = (G − b) γ^t = [(1.5 − 4)·1, (1 − 4)·0.5] and [2.75].
+    # Two episodes in two columns, γ = 0.5: column 0 rewards [1, 1] → G = [1.5, 1];
+    # column 1 reward [4] → G = [4]. At t = 0 each sees the other's G_0: A 4, B 1.5; at
+    # t = 1 A is alone: 0. w = (G − b) γ^t = [(1.5 − 4)·1, (1 − 0)·0.5] and [4 − 1.5].
     rewards = np.array([[1.0, 4.0], [1.0, 0.0]])
     dones = np.array([[False, True], [True, False]])
     valid = np.array([[True, True], [True, False]])
@@ -98,5 +113,5 @@ def test_loss_weights_with_mean_baseline_then_gamma_power():
     weights = loss_weights(
         rewards, dones, valid, time_steps, 0.5, False, gamma_power=True, mean_baseline=True
     )
-    np.testing.assert_allclose(weights, [[-2.5, 2.75], [-1.5, 0.0]])
+    np.testing.assert_allclose(weights, [[-2.5, 2.5], [0.5, 0.0]])
     np.testing.assert_allclose(gamma_powers(0.5, time_steps), [[1, 1], [0.5, 1]])
