@@ -67,13 +67,12 @@ def leave_one_out_mean(
         [T, B] float32 baselines (0 at invalid steps).
     """
     valid = np.asarray(valid, bool)
-    if not valid.any():
-        return np.zeros(np.shape(returns), np.float32)
     returns = np.asarray(returns, np.float64)
     t = np.where(valid, time_steps, 0)
     # Sum and count of G over the batch's valid steps at each time index.
-    sums = np.bincount(t[valid], weights=returns[valid], minlength=t.max() + 1)
-    counts = np.bincount(t[valid], minlength=t.max() + 1)
+    length = t.max(initial=0) + 1
+    sums = np.bincount(t[valid], weights=returns[valid], minlength=length)
+    counts = np.bincount(t[valid], minlength=length)
     others_sum, others = sums[t] - returns, counts[t] - 1  # [T, B]
     baselines = np.divide(others_sum, others, out=np.zeros_like(returns), where=others > 0)
     return np.where(valid, baselines, 0.0).astype(np.float32)

@@ -84,8 +84,8 @@ _BASELINE = flags.DEFINE_enum(
     _DEFAULTS.baseline,
     config_lib.BASELINES,
     "none: pure REINFORCE; mean: subtract the mean G_t of the batch's other episodes at the "
-    "same time step t (batch updates of >= 2 episodes); value: subtract a learned state value v(S_t) "
-    "(Sutton & Barto 13.4). Default: per env (README), else none.",
+    "same time step t (batch updates of >= 2 episodes); value: subtract a learned state "
+    "value v(S_t) (Sutton & Barto 13.4). Default: per env (README), else none.",
 )
 _VALUE_LEARNING_RATE = flags.DEFINE_float(
     "value_learning_rate",
