@@ -78,6 +78,7 @@ class Reinforce:
         self,
         policy: keras.Model,
         optimizer: Minimize,
+        *,
         value: keras.Model | None = None,
         value_optimizer: Minimize | None = None,
         entropy_coef: float = 0.0,
@@ -109,6 +110,38 @@ class Reinforce:
     def state_value(self, observations: tf.Tensor) -> tf.Tensor:
         """v̂(S_t, w) for observations [N, O]; [N]."""
         return self.value(observations)[:, 0]
+
+    def policy_loss(
+        self,
+        observations: tf.Tensor,
+        actions: tf.Tensor,
+        advantages: tf.Tensor,
+        num_episodes: tf.Tensor,
+        gamma_powers: tf.Tensor | None = None,
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """The policy's loss on the steps of E whole episodes, differentiable in θ:
+
+            L(θ) = −(1/E) Σ_t γ^t δ_t ln π(A_t|S_t, θ) − β (1/E) Σ_t H(π(·|S_t, θ)).
+
+        The one place where Sutton & Barto's γ^t multiplies the weights: the trainer, the
+        gradient check and the benchmark all reach the loss through here.
+
+        Args:
+            observations: [N] + observation shape, S_t.
+            actions: [N] or [N, D] A_t.
+            advantages: [N] δ_t = G_t − b_t, held constant.
+            num_episodes: scalar float E.
+            gamma_powers: [N] γ^t, or None for 1.
+
+        Returns:
+            (L, the REINFORCE term alone, [N] the entropies H(π(·|S_t))).
+        """
+        weights = advantages if gamma_powers is None else gamma_powers * advantages
+        distribution = make_distribution(self._parameters(observations))
+        reinforce = reinforce_loss(distribution.log_prob(actions), weights) / num_episodes
+        entropy = distribution.entropy()  # [N]
+        loss = reinforce - self.entropy_coef * tf.reduce_sum(entropy) / num_episodes
+        return loss, reinforce, entropy
 
     def _update(
         self,
@@ -149,12 +182,10 @@ class Reinforce:
             )
         else:
             advantages = returns
-        weights = advantages if gamma_powers is None else gamma_powers * advantages
         with tf.GradientTape() as tape:
-            distribution = make_distribution(self._parameters(observations))
-            policy_loss = reinforce_loss(distribution.log_prob(actions), weights) / num_episodes
-            entropy = distribution.entropy()  # [N]
-            loss = policy_loss - self.entropy_coef * tf.reduce_sum(entropy) / num_episodes
+            loss, policy_loss, entropy = self.policy_loss(
+                observations, actions, advantages, num_episodes, gamma_powers
+            )
         theta = self.policy.trainable_variables  # θ ← θ − α ∇L, ∇L clipped if asked
         grad_norm = self.optimizer.minimize(loss, theta, tape=tape, clip_norm=self.max_grad_norm)
         metrics.update(
@@ -207,7 +238,7 @@ class AnyLengthFunction:
     a third of a CartPole run (docs/benchmarks.md).
     """
 
-    def __init__(self, python_function, autograph: bool = True):
+    def __init__(self, python_function, *, autograph: bool = True):
         self.function = tf.function(python_function, reduce_retracing=True, autograph=autograph)
 
     def __call__(self, *args):

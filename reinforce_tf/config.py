@@ -170,14 +170,14 @@ class TrainConfig:
         )
         if self.update == "batch":
             check(
-                self.envs <= self.batch_episodes,
+                self.resolved_num_envs <= self.batch_episodes,
                 "num_envs",
                 f"at most --batch_episodes ({self.batch_episodes}), since each env "
                 "plays whole episodes of the batch",
             )
         else:
             check(
-                self.envs == 1,
+                self.resolved_num_envs == 1,
                 "num_envs",
                 f"1 with --update={self.update}, since each episode must be played by "
                 "the parameters it updates",
@@ -256,7 +256,7 @@ class TrainConfig:
         return cls(env=env, **{**ENV_DEFAULTS.get(env, {}), **overrides})
 
     @property
-    def envs(self) -> int:
+    def resolved_num_envs(self) -> int:
         """The number of parallel envs, with the default resolved."""
         if self.num_envs is not None:
             return self.num_envs
@@ -265,7 +265,7 @@ class TrainConfig:
         return 1
 
     @property
-    def value_lr(self) -> float:
+    def resolved_value_learning_rate(self) -> float:
         """The value network's step size, with the default resolved."""
         if self.value_learning_rate is None:
             return self.learning_rate
@@ -281,7 +281,7 @@ class TrainConfig:
         return self.batch_episodes if self.update == "batch" else 1
 
     @property
-    def normalize(self) -> bool:
+    def resolved_normalize_returns(self) -> bool:
         """Whether returns are standardised, with the default resolved."""
         if self.normalize_returns is None:
             return self.update == "batch"

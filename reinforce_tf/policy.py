@@ -28,7 +28,6 @@ import numpy as np
 import tensorflow as tf
 
 from reinforce_tf.distributions import Categorical, DiagGaussian
-from reinforce_tf.envs import check_spaces
 from reinforce_tf.errors import InputError
 
 Distribution = Categorical | DiagGaussian
@@ -36,10 +35,31 @@ Distribution = Categorical | DiagGaussian
 NORMALIZER = "observation_normalization"
 
 
+def check_spaces(observation_space: gym.Space, action_space: gym.Space) -> None:
+    """Accepts flat Box observations and Discrete or flat Box actions.
+
+    Raises:
+        InputError: naming the unsupported space.
+    """
+    if not (isinstance(observation_space, gym.spaces.Box) and len(observation_space.shape) == 1):
+        raise InputError(
+            f"observation space {observation_space} is not supported; a flat Box (a vector) "
+            "is needed (image and dict observations are not supported yet)",
+            field="env",
+        )
+    flat_box = isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1
+    if not (isinstance(action_space, gym.spaces.Discrete) or flat_box):
+        raise InputError(
+            f"action space {action_space} is not supported; Discrete or a flat Box is needed",
+            field="env",
+        )
+
+
 def build_policy(
     observation_space: gym.Space,
     action_space: gym.Space,
     hidden_sizes: Sequence[int] = (32,),
+    *,
     seed: int = 0,
     normalize_observations: bool = False,
 ) -> keras.Model:
@@ -77,7 +97,7 @@ def build_policy(
 
 
 def build_value(
-    policy: keras.Model, hidden_sizes: Sequence[int] = (32,), seed: int = 0
+    policy: keras.Model, hidden_sizes: Sequence[int] = (32,), *, seed: int = 0
 ) -> keras.Model:
     """Builds the state-value network v̂(s, w): observations [B, O] → values [B, 1].
 
@@ -191,6 +211,7 @@ def make_distribution(parameters: tf.Tensor | dict[str, tf.Tensor]) -> Distribut
 
 def make_actor(
     policy: keras.Model,
+    *,
     greedy: bool = False,
     seed: int = 0,
     rng: tf.random.Generator | None = None,

@@ -89,17 +89,16 @@ def loss_weights(
     valid: np.ndarray,
     time_steps: np.ndarray,
     gamma: float,
+    *,
     normalize_returns: bool,
-    gamma_power: bool,
     mean_baseline: bool = False,
 ) -> np.ndarray:
-    """The constant multiplying ln π(A_t|S_t) in the loss at each step (before a learned
-    baseline, which the agent subtracts).
+    """The returns as the loss weighs them, before a learned baseline and γ^t (both applied
+    by the agent, `Reinforce.policy_loss`).
 
     w_t = G_t, standardised over the valid steps if `normalize_returns`, minus the mean of
     those values over the other episodes at the same time step if `mean_baseline`
-    (`leave_one_out_mean`), times γ^t (t counted from the episode's start) if
-    `gamma_power`. Invalid steps get w = 0.
+    (`leave_one_out_mean`). Invalid steps get w = 0.
 
     Standardising first, then subtracting the baseline: the baseline (and a value network,
     which learns these same numbers) sees returns on one scale whatever the env's rewards.
@@ -120,6 +119,4 @@ def loss_weights(
         weights = normalize(weights, valid)
     if mean_baseline:
         weights = weights - leave_one_out_mean(weights, valid, time_steps)
-    if gamma_power:
-        weights = weights * gamma_powers(gamma, time_steps)
     return np.where(valid, weights, 0.0).astype(np.float32)

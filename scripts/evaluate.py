@@ -9,8 +9,8 @@ import numpy as np
 from absl import app, flags
 
 from reinforce_tf import evaluate, load_policy
-from reinforce_tf.evaluate import record_video
-from reinforce_tf.saving import load_metadata
+from reinforce_tf.training.evaluate import record_video
+from reinforce_tf.training.saving import load_metadata
 
 _POLICY = flags.DEFINE_string("policy", "policy.keras", "The .keras policy file to load.")
 _ENV = flags.DEFINE_string(

@@ -14,7 +14,7 @@ import _cli  # first: it imports TensorFlow quietly
 import numpy as np
 from absl import app, flags
 
-from reinforce_tf.gradcheck import (
+from reinforce_tf.exact.gradcheck import (
     Comparison,
     Episodes,
     UpdateGradients,

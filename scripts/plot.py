@@ -13,9 +13,9 @@ import matplotlib
 import matplotlib.ticker
 from absl import app, flags
 
-from reinforce_tf.curves import curves, read_run
 from reinforce_tf.errors import InputError
-from reinforce_tf.saving import written_atomically
+from reinforce_tf.training.curves import curves, read_run
+from reinforce_tf.training.saving import written_atomically
 
 matplotlib.use("Agg")  # files only; no display needed
 import matplotlib.pyplot as plt  # after choosing the backend

@@ -19,8 +19,8 @@ import matplotlib
 import numpy as np
 from absl import app, flags
 
-from reinforce_tf.corridor_runs import CorridorRuns
-from reinforce_tf.short_corridor import OPTIMAL_VALUE
+from reinforce_tf.exact.corridor_runs import CorridorRuns
+from reinforce_tf.exact.short_corridor import OPTIMAL_VALUE
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # after choosing the backend

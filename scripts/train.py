@@ -18,7 +18,7 @@ from absl import app, flags, logging
 
 from reinforce_tf import config as config_lib
 from reinforce_tf import train
-from reinforce_tf.checkpoints import load_run_config
+from reinforce_tf.training.run_folder import load_run_config
 
 _DEFAULTS = config_lib.TrainConfig()
 

@@ -13,11 +13,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def run_script(
-    name: str, *args: str, cwd: Path, timeout: float = 300
+    name: str, *args: str, cwd: Path, timeout: float = 300, folder: str = "scripts"
 ) -> subprocess.CompletedProcess:
-    """Runs `python scripts/<name> args...` in `cwd` and returns the finished process."""
+    """Runs `python <folder>/<name> args...` in `cwd` and returns the finished process."""
     return subprocess.run(
-        [sys.executable, str(REPO / "scripts" / name), *args],
+        [sys.executable, str(REPO / folder / name), *args],
         check=False,
         cwd=cwd,
         capture_output=True,

@@ -28,6 +28,7 @@ def test_tiny_benchmark_prints_and_writes_the_report(tmp_path):
         f"--output={tmp_path / 'bench.json'}",
         f"--markdown={docs}",
         cwd=tmp_path,
+        folder="benchmarks",
     )
     assert done.returncode == 0, done.stderr
     report = json.loads((tmp_path / "bench.json").read_text())
@@ -38,7 +39,7 @@ def test_tiny_benchmark_prints_and_writes_the_report(tmp_path):
         throughput["collector"]["env_steps_per_s"] >= throughput["collector"]["counted_steps_per_s"]
     )
     assert throughput["naive"] > 0 and throughput["update"]["samples_per_s"] > 0
-    envs = TrainConfig.for_env("CartPole-v1").envs  # the trainer's default
+    envs = TrainConfig.for_env("CartPole-v1").resolved_num_envs  # the trainer's default
     actors = {(row["num_envs"], row["actor"]) for row in report["alternatives"]}
     assert actors == {(envs, "tf_function"), (envs, "xla"), (envs, "concrete"), (2, "make_actor")}
     (ours,) = report["end_to_end"]["trainer"]
@@ -55,11 +56,13 @@ def test_tiny_benchmark_prints_and_writes_the_report(tmp_path):
 
 
 def test_bad_flags_fail_in_one_line(tmp_path):
-    done = run_script("benchmark.py", *TINY[:-1], "--memory_steps=100,x", cwd=tmp_path)
+    done = run_script(
+        "benchmark.py", *TINY[:-1], "--memory_steps=100,x", cwd=tmp_path, folder="benchmarks"
+    )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         "error: --memory_steps: must be a comma list of integers >= 1; got '100,x'"
     ]
-    done = run_script("benchmark.py", "--env=Pendulum-v1", cwd=tmp_path)
+    done = run_script("benchmark.py", "--env=Pendulum-v1", cwd=tmp_path, folder="benchmarks")
     assert done.returncode == 2
     assert done.stderr.strip().startswith("error: --env: must have Discrete actions")

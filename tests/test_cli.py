@@ -4,7 +4,7 @@ import gymnasium as gym
 import pytest
 
 from reinforce_tf.policy import build_policy
-from reinforce_tf.saving import save_policy
+from reinforce_tf.training.saving import save_policy
 
 BAD_TRAIN_FLAGS = [
     (["--env=NoSuchEnv-v0"], "--env: unknown environment id 'NoSuchEnv-v0'"),

@@ -47,11 +47,19 @@ def test_num_envs_must_fit_the_update():
 
 def test_defaults_resolve_by_update_mode():
     batch = TrainConfig(batch_episodes=100)  # more episodes than DEFAULT_BATCH_NUM_ENVS = 64
-    assert (batch.envs, batch.normalize, batch.episodes_per_update) == (64, True, 100)
-    assert TrainConfig(batch_episodes=4).envs == 4
+    assert (
+        batch.resolved_num_envs,
+        batch.resolved_normalize_returns,
+        batch.episodes_per_update,
+    ) == (64, True, 100)
+    assert TrainConfig(batch_episodes=4).resolved_num_envs == 4
     step = TrainConfig(update="step")
-    assert (step.envs, step.normalize, step.episodes_per_update) == (1, False, 1)
-    assert TrainConfig(update="episode", normalize_returns=True).normalize
+    assert (step.resolved_num_envs, step.resolved_normalize_returns, step.episodes_per_update) == (
+        1,
+        False,
+        1,
+    )
+    assert TrainConfig(update="episode", normalize_returns=True).resolved_normalize_returns
 
 
 def test_parse_hidden_sizes():
@@ -71,8 +79,10 @@ def test_mean_baseline_needs_other_episodes_in_the_batch():
 
 
 def test_value_learning_rate_defaults_to_the_policy_one():
-    assert TrainConfig(learning_rate=0.02).value_lr == 0.02
-    assert TrainConfig(learning_rate=0.02, value_learning_rate=0.1).value_lr == 0.1
+    assert TrainConfig(learning_rate=0.02).resolved_value_learning_rate == 0.02
+    assert (
+        TrainConfig(learning_rate=0.02, value_learning_rate=0.1).resolved_value_learning_rate == 0.1
+    )
 
 
 def test_options_are_off_by_default():

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from reinforce_tf.agent import Reinforce
-from reinforce_tf.corridor_runs import CorridorRuns, run_models
+from reinforce_tf.exact.corridor_runs import CorridorRuns, run_models
+from reinforce_tf.exact.short_corridor import ShortCorridor
 from reinforce_tf.optimizers import SGD
-from reinforce_tf.short_corridor import ShortCorridor
 
 
 def test_initial_policy_and_observation():
@@ -35,8 +35,8 @@ def test_batched_runs_equal_single_runs_of_update_per_step(baseline_step_size):
         agent = Reinforce(
             policy,
             SGD(step_size),
-            value if with_value else None,
-            SGD(baseline_step_size) if with_value else None,
+            value=value if with_value else None,
+            value_optimizer=SGD(baseline_step_size) if with_value else None,
         )
         for actions, valid in episodes:
             length = int(valid[:, run].sum())

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from reinforce_tf import InputError, build_policy, save_policy
-from reinforce_tf.evaluate import check_fits, evaluate, record_video
+from reinforce_tf.training.evaluate import check_fits, evaluate, record_video
 
 
 def cartpole_policy():

@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 from reinforce_tf.agent import Reinforce
-from reinforce_tf.gradcheck import (
+from reinforce_tf.exact.gradcheck import (
     UpdateGradients,
     check_gradient,
     compare,
@@ -24,9 +24,9 @@ from reinforce_tf.gradcheck import (
     sample_episodes,
     step_weights,
 )
+from reinforce_tf.exact.short_corridor import corridor_value
+from reinforce_tf.exact.tabular import state_values
 from reinforce_tf.optimizers import SGD
-from reinforce_tf.short_corridor import corridor_value
-from reinforce_tf.tabular import state_values
 
 Z_BOUND = 4.5
 

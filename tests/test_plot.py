@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from reinforce_tf import InputError
-from reinforce_tf.curves import Run, curves, read_run, running_mean
-from reinforce_tf.episode_log import EpisodeLog
+from reinforce_tf.training.curves import Run, curves, read_run, running_mean
+from reinforce_tf.training.episode_log import EpisodeLog
 
 
 def test_running_mean_by_hand():

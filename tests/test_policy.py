@@ -8,7 +8,6 @@ import pytest
 from conftest import outputs_in_plain_keras
 
 from reinforce_tf.errors import InputError
-from reinforce_tf.evaluate import check_fits
 from reinforce_tf.policy import (
     build_policy,
     build_value,
@@ -16,7 +15,8 @@ from reinforce_tf.policy import (
     make_actor,
     update_observation_statistics,
 )
-from reinforce_tf.saving import load_metadata, load_policy, save_policy
+from reinforce_tf.training.evaluate import check_fits
+from reinforce_tf.training.saving import load_metadata, load_policy, save_policy
 
 BOX4 = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
 

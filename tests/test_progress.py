@@ -2,7 +2,8 @@
 
 import sys
 
-from reinforce_tf import TrainConfig, progress, train
+from reinforce_tf import TrainConfig, train
+from reinforce_tf.training import progress
 
 
 def test_lines_show_steps_of_total_return_rate_and_eta():

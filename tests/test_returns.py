@@ -62,10 +62,11 @@ def test_loss_weights_gamma_power_and_masking():
     dones = np.array([[False], [False], [True], [False]])
     valid = np.array([[True], [True], [True], [False]])
     time_steps = np.array([[0], [1], [2], [0]])
-    weights = loss_weights(rewards, dones, valid, time_steps, 0.5, False, gamma_power=True)
-    np.testing.assert_allclose(weights[:, 0], [1.75, 0.75, 0.25, 0.0])
-    plain = loss_weights(rewards, dones, valid, time_steps, 0.5, False, gamma_power=False)
+    plain = loss_weights(rewards, dones, valid, time_steps, 0.5, normalize_returns=False)
     np.testing.assert_allclose(plain[:, 0], [1.75, 1.5, 1.0, 0.0])
+    # γ^t is the agent's factor (Reinforce.policy_loss), applied to these weights.
+    weights = plain * gamma_powers(0.5, time_steps)
+    np.testing.assert_allclose(weights[:, 0], [1.75, 0.75, 0.25, 0.0])
 
 
 def test_leave_one_out_mean_averages_the_other_episodes_at_the_same_time_step():
@@ -97,7 +98,13 @@ def test_mean_baseline_zeroes_the_weights_when_all_episodes_end_alike():
     time_steps = np.repeat(np.arange(3)[:, None], 3, axis=1)
     for normalize_returns in (False, True):
         weights = loss_weights(
-            rewards, dones, valid, time_steps, 0.9, normalize_returns, False, mean_baseline=True
+            rewards,
+            dones,
+            valid,
+            time_steps,
+            0.9,
+            normalize_returns=normalize_returns,
+            mean_baseline=True,
         )
         np.testing.assert_allclose(weights, 0, atol=1e-6)
 
@@ -111,7 +118,7 @@ def test_loss_weights_with_mean_baseline_then_gamma_power():
     valid = np.array([[True, True], [True, False]])
     time_steps = np.array([[0, 0], [1, 0]])
     weights = loss_weights(
-        rewards, dones, valid, time_steps, 0.5, False, gamma_power=True, mean_baseline=True
+        rewards, dones, valid, time_steps, 0.5, normalize_returns=False, mean_baseline=True
     )
-    np.testing.assert_allclose(weights, [[-2.5, 2.5], [0.5, 0.0]])
     np.testing.assert_allclose(gamma_powers(0.5, time_steps), [[1, 1], [0.5, 1]])
+    np.testing.assert_allclose(weights * gamma_powers(0.5, time_steps), [[-2.5, 2.5], [0.5, 0.0]])

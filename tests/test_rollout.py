@@ -4,8 +4,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from reinforce_tf.envs import make_vector_env
-from reinforce_tf.rollout import RolloutCollector, split_episodes
+from reinforce_tf.training.envs import make_vector_env
+from reinforce_tf.training.rollout import RolloutCollector, split_episodes
 
 
 class CountingEnv(gym.Env):

@@ -8,7 +8,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import reinforce_tf  # noqa: F401  (registers the env)
-from reinforce_tf.short_corridor import (
+from reinforce_tf.exact.short_corridor import (
     ENV_ID,
     LEFT,
     OPTIMAL_VALUE,
@@ -18,7 +18,7 @@ from reinforce_tf.short_corridor import (
     corridor_value,
     optimal_probability,
 )
-from reinforce_tf.tabular import TabularEnv, random_mdp, state_values
+from reinforce_tf.exact.tabular import TabularEnv, random_mdp, state_values
 
 
 def test_registered_and_passes_check_env():

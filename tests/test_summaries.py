@@ -8,10 +8,10 @@ import tensorflow as tf
 from tensorflow.core.util import event_pb2
 
 from reinforce_tf import TrainConfig, evaluate, load_policy, train
-from reinforce_tf.episode_log import read_episodes
-from reinforce_tf.saving import load_metadata
-from reinforce_tf.summaries import Summaries
-from reinforce_tf.train import EVAL_SEED_OFFSET
+from reinforce_tf.training.episode_log import read_episodes
+from reinforce_tf.training.loop import EVAL_SEED_OFFSET
+from reinforce_tf.training.saving import load_metadata
+from reinforce_tf.training.summaries import Summaries
 
 
 def read_events(folder) -> dict[str, list[tuple[int, np.ndarray]]]:

@@ -11,10 +11,10 @@ import tensorflow as tf
 
 import reinforce_tf.policy
 from reinforce_tf.agent import Reinforce
-from reinforce_tf.envs import make_vector_env
 from reinforce_tf.optimizers import Adam
 from reinforce_tf.policy import build_policy, make_actor
-from reinforce_tf.rollout import RolloutCollector, split_episodes
+from reinforce_tf.training.envs import make_vector_env
+from reinforce_tf.training.rollout import RolloutCollector, split_episodes
 
 
 @pytest.fixture

@@ -1,16 +1,22 @@
 """Training end to end: learning reaches a return, seeded runs repeat, files are usable."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from conftest import outputs_in_plain_keras
 
-from reinforce_tf import TrainConfig, evaluate, load_policy, train
-from reinforce_tf.agent import Reinforce
-from reinforce_tf.envs import make_vector_env
-from reinforce_tf.optimizers import make_optimizer
-from reinforce_tf.policy import build_policy, build_value, make_actor
-from reinforce_tf.rollout import RolloutCollector
-from reinforce_tf.train import _update
+from reinforce_tf import (
+    TrainConfig,
+    evaluate,
+    load_policy,
+    make_actor,
+    make_agent,
+    train,
+    update_from_rollout,
+)
+from reinforce_tf.training.envs import make_vector_env
+from reinforce_tf.training.rollout import RolloutCollector
 
 
 @pytest.fixture(scope="module")
@@ -148,20 +154,16 @@ def test_update_reports_metrics_and_merges_statistics(update):
         gamma_power=update == "step",
         normalize_observations=True,
     )
-    env = make_vector_env(config.env, config.envs)
-    policy = build_policy(
-        env.single_observation_space, env.single_action_space, (8,), normalize_observations=True
-    )
-    value = build_value(policy, (8,))
-    agent = Reinforce(
-        policy, make_optimizer("sgd", 0.01), value, make_optimizer("sgd", 0.01), 0.01, 0.5
-    )
+    config = dataclasses.replace(config, hidden_sizes=(8,), optimizer="sgd", learning_rate=0.01)
+    env = make_vector_env(config.env, config.resolved_num_envs)
+    agent = make_agent(config, env.single_observation_space, env.single_action_space)
+    policy, value = agent.policy, agent.value
     rollout = RolloutCollector(env, make_actor(policy), seed=0).collect(
-        np.full(config.envs, config.episodes_per_update)
+        np.full(config.resolved_num_envs, config.episodes_per_update)
     )
     env.close()
     before = [w.copy() for w in value.get_weights()]
-    metrics = _update(agent, rollout, config)
+    metrics = update_from_rollout(agent, rollout, config)
     assert set(metrics) == {"policy_loss", "value_loss", "entropy", "grad_norm"}
     assert all(isinstance(v, float) and np.isfinite(v) for v in metrics.values())
     # CartPole's first policy is near uniform over 2 actions: entropy ≈ ln 2.

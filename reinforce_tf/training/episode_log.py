@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reinforce_tf.saving import write_text_atomically
+from reinforce_tf.training.saving import write_text_atomically
 
 EPISODES_NAME = "episodes.csv"
 COLUMNS = ("episode", "step", "return", "length", "wall_time")

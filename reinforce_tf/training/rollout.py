@@ -19,7 +19,7 @@ from typing import NamedTuple
 import gymnasium as gym
 import numpy as np
 
-from reinforce_tf.envs import to_env_actions
+from reinforce_tf.training.envs import to_env_actions
 
 # Steps a collection is first given room for when the env has no time limit (it doubles).
 _UNLIMITED_CAPACITY = 1024

@@ -15,7 +15,7 @@ import math
 import gymnasium as gym
 import numpy as np
 
-from reinforce_tf.tabular import TabularEnv, TabularMDP
+from reinforce_tf.exact.tabular import TabularEnv, TabularMDP
 
 ENV_ID = "reinforce_tf/ShortCorridor-v0"
 LEFT, RIGHT = 0, 1

@@ -11,8 +11,8 @@ import pytest
 from conftest import REPO
 
 from reinforce_tf import InputError, TrainConfig, load_policy, train
-from reinforce_tf.checkpoints import CHECKPOINT_FOLDER, start_run_folder
-from reinforce_tf.episode_log import EpisodeLog, read_episodes
+from reinforce_tf.training.episode_log import EpisodeLog, read_episodes
+from reinforce_tf.training.run_folder import CHECKPOINT_FOLDER, start_run_folder
 
 # A run that never stops early, with a checkpoint (and an env reseed) every 1,500 steps.
 RUN_FLAGS = ["--seed=3", "--total_steps=16000", "--checkpoint_every=1500", "--target_return=inf"]

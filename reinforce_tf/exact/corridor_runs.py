@@ -25,8 +25,8 @@ import numpy as np
 import tensorflow as tf
 
 from reinforce_tf.agent import Reinforce
+from reinforce_tf.exact.short_corridor import RIGHT, corridor_mdp
 from reinforce_tf.optimizers import SGD
-from reinforce_tf.short_corridor import RIGHT, corridor_mdp
 
 
 def run_models(num_runs: int, initial_probability: float = 0.05) -> tuple[keras.Model, keras.Model]:

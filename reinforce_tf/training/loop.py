@@ -23,35 +23,27 @@ import time
 from pathlib import Path
 from typing import Literal, NamedTuple
 
-import gymnasium as gym
 import numpy as np
 import tensorflow as tf
 
-from reinforce_tf import progress as progress_lib
-from reinforce_tf.agent import Reinforce
-from reinforce_tf.checkpoints import (
+from reinforce_tf.config import TrainConfig
+from reinforce_tf.errors import InputError, TrainingError
+from reinforce_tf.policy import make_actor
+from reinforce_tf.training import progress as progress_lib
+from reinforce_tf.training.envs import make_vector_env
+from reinforce_tf.training.episode_log import EpisodeLog
+from reinforce_tf.training.evaluate import evaluate
+from reinforce_tf.training.learner import make_agent, target_return, update_from_rollout
+from reinforce_tf.training.rollout import Rollout, RolloutCollector, split_episodes
+from reinforce_tf.training.run_folder import (
     Counters,
     RunCheckpoint,
     check_run_folder,
     config_as_json,
     start_run_folder,
 )
-from reinforce_tf.config import TrainConfig
-from reinforce_tf.envs import make_vector_env
-from reinforce_tf.episode_log import EpisodeLog
-from reinforce_tf.errors import InputError, TrainingError
-from reinforce_tf.evaluate import evaluate
-from reinforce_tf.optimizers import make_optimizer
-from reinforce_tf.policy import (
-    build_policy,
-    build_value,
-    make_actor,
-    update_observation_statistics,
-)
-from reinforce_tf.returns import gamma_powers, loss_weights
-from reinforce_tf.rollout import Rollout, RolloutCollector, split_episodes
-from reinforce_tf.saving import check_save_path, save_policy
-from reinforce_tf.summaries import Summaries
+from reinforce_tf.training.saving import check_save_path, save_policy
+from reinforce_tf.training.summaries import Summaries
 
 # The stop rule's window, as in Gymnasium's definition of "solved".
 SOLVED_WINDOW = 100
@@ -113,29 +105,11 @@ def train(
         check_run_folder(config)
     if progress == "auto":
         progress = progress_lib.for_stdout()
-    env = make_vector_env(config.env, config.envs)
+    env = make_vector_env(config.env, config.resolved_num_envs)
     try:
-        policy = build_policy(
-            env.single_observation_space,
-            env.single_action_space,
-            config.hidden_sizes,
-            seed=config.seed,
-            normalize_observations=config.normalize_observations,
-        )
-        value = value_optimizer = None
-        if config.baseline == "value":
-            value = build_value(policy, config.hidden_sizes, seed=config.seed)
-            value_optimizer = make_optimizer(config.optimizer, config.value_lr)
-        agent = Reinforce(
-            policy,
-            make_optimizer(config.optimizer, config.learning_rate),
-            value=value,
-            value_optimizer=value_optimizer,
-            entropy_coef=config.entropy_coef,
-            max_grad_norm=config.max_grad_norm,
-        )
+        agent = make_agent(config, env.single_observation_space, env.single_action_space)
         rng = tf.random.Generator.from_seed(config.seed)
-        act = make_actor(policy, seed=config.seed, rng=rng)
+        act = make_actor(agent.policy, seed=config.seed, rng=rng)
         metadata = {
             "env": config.env,
             "observation_space": str(env.single_observation_space),
@@ -152,13 +126,6 @@ def train(
         env.close()
 
 
-def _target_return(config: TrainConfig, spec: gym.envs.registration.EnvSpec | None) -> float:
-    if config.target_return is not None:
-        return config.target_return
-    threshold = spec.reward_threshold if spec is not None else None
-    return math.inf if threshold is None else float(threshold)
-
-
 def env_seed(seed: int, steps: int) -> int:
     """The envs' seed for collections from step counter `steps`: `seed` at 0, else a
     32-bit seed drawn from NumPy's SeedSequence([seed, steps])."""
@@ -171,7 +138,7 @@ def _loop(config, agent, env, act, files, metadata, progress, stop) -> TrainResu
     counters = files.restore() if config.resume else Counters()
     counters.recent = collections.deque(counters.recent, maxlen=SOLVED_WINDOW)
     returns = list(files.returns())
-    target = _target_return(config, env.spec)
+    target = target_return(config)
     episodes_per_env = split_episodes(config.episodes_per_update, env.num_envs)
     collector = RolloutCollector(env, act, env_seed(config.seed, counters.steps))
     solved = _solved(counters.recent, target)
@@ -182,7 +149,7 @@ def _loop(config, agent, env, act, files, metadata, progress, stop) -> TrainResu
         while counters.steps < config.total_steps and not solved and not stop.is_set():
             rollout = _collect(collector, episodes_per_env, config, counters, files)
             _check_rollout(rollout, config, counters, files)
-            metrics = _update(agent, rollout, config)
+            metrics = update_from_rollout(agent, rollout, config)
             _check_finite(metrics, agent, config, counters, files)
             before = counters.steps
             end_steps = before + np.cumsum(rollout.episode_lengths)  # [E]
@@ -403,50 +370,3 @@ def _stop_on_signals():
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
-
-
-def _update(agent: Reinforce, rollout: Rollout, config: TrainConfig) -> dict[str, float]:
-    """Turns a rollout into the loss's (S_t, A_t, G_t, γ^t) and takes the configured update.
-
-    Observation statistics (when the policy normalises) are merged in after the gradient
-    step, so the gradient is taken at exactly the parameters that played the episodes.
-
-    Returns:
-        Scalar metrics: policy_loss, entropy, grad_norm and, with a value baseline,
-        value_loss. For per-step updates: losses summed over the steps (the episode's
-        loss), entropy and grad_norm averaged.
-    """
-    returns = loss_weights(
-        rollout.rewards,
-        rollout.dones,
-        rollout.valid,
-        rollout.time_steps,
-        config.gamma,
-        normalize_returns=config.normalize,
-        gamma_power=False,
-        mean_baseline=config.baseline == "mean",
-    )
-    valid = rollout.valid  # [T, B]; boolean indexing keeps time order within each env
-    observations = rollout.observations[valid]  # [N, O]
-    inputs = (
-        tf.constant(observations),
-        tf.constant(rollout.actions[valid]),  # [N] or [N, D]
-        tf.constant(returns[valid]),  # [N] G_t
-    )
-    powers = None  # [N] γ^t, or None for 1
-    if config.gamma_power:
-        powers = tf.constant(gamma_powers(config.gamma, rollout.time_steps)[valid])
-    if config.update == "step":
-        per_step = agent.update_per_step(*inputs, powers)  # each [T]
-        averaged = ("entropy", "grad_norm")
-        metrics = {
-            name: float(tf.reduce_mean(v) if name in averaged else tf.reduce_sum(v))
-            for name, v in per_step.items()
-        }
-    else:
-        num_episodes = tf.constant(len(rollout.episode_returns), tf.float32)
-        metrics = agent.update(*inputs, num_episodes, powers)
-        metrics = {name: float(value) for name, value in metrics.items()}
-    if config.normalize_observations:
-        update_observation_statistics(agent.policy, observations)
-    return metrics

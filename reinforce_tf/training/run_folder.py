@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from reinforce_tf.config import TrainConfig
 from reinforce_tf.errors import InputError
-from reinforce_tf.saving import write_text_atomically
+from reinforce_tf.training.saving import write_text_atomically
 
 CONFIG_NAME = "config.json"
 CHECKPOINT_FOLDER = "checkpoints"

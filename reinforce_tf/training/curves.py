@@ -14,9 +14,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from reinforce_tf.checkpoints import CONFIG_NAME
-from reinforce_tf.episode_log import EPISODES_NAME, read_episodes
 from reinforce_tf.errors import InputError
+from reinforce_tf.training.episode_log import EPISODES_NAME, read_episodes
+from reinforce_tf.training.run_folder import CONFIG_NAME
 
 # Config fields that do not make a different experiment: runs differing only in these are
 # seeds of one curve.

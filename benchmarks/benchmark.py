@@ -28,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import _cli  # before anything that imports TensorFlow: it does so quietly
 import gymnasium as gym
 import keras
@@ -37,13 +38,13 @@ from absl import app, flags
 
 from reinforce_tf import TrainConfig, train
 from reinforce_tf.agent import Reinforce
-from reinforce_tf.envs import make_vector_env, to_env_actions
 from reinforce_tf.errors import InputError
 from reinforce_tf.optimizers import make_optimizer
 from reinforce_tf.policy import build_policy, distribution_model, make_actor, make_distribution
 from reinforce_tf.returns import loss_weights
-from reinforce_tf.rollout import RolloutCollector, split_episodes
-from reinforce_tf.train import SOLVED_WINDOW
+from reinforce_tf.training.envs import make_vector_env, to_env_actions
+from reinforce_tf.training.loop import SOLVED_WINDOW
+from reinforce_tf.training.rollout import RolloutCollector, split_episodes
 
 START_MARK, END_MARK = "<!-- benchmark:start -->", "<!-- benchmark:end -->"
 
@@ -185,12 +186,14 @@ def variant_actor(policy: keras.Model, seed: int, variant: str):
 
 def update_rate(config: TrainConfig, seconds: float) -> dict:
     """Samples/s through one REINFORCE step (returns, weights, `agent.update`)."""
-    env = make_vector_env(config.env, config.envs)
+    env = make_vector_env(config.env, config.resolved_num_envs)
     try:
         policy = _policy(env, config)
         agent = Reinforce(policy, make_optimizer(config.optimizer, config.learning_rate))
         collector = RolloutCollector(env, make_actor(policy, seed=config.seed), config.seed)
-        rollout = collector.collect(split_episodes(config.episodes_per_update, config.envs))
+        rollout = collector.collect(
+            split_episodes(config.episodes_per_update, config.resolved_num_envs)
+        )
     finally:
         env.close()
     valid = rollout.valid
@@ -202,8 +205,7 @@ def update_rate(config: TrainConfig, seconds: float) -> dict:
             valid,
             rollout.time_steps,
             config.gamma,
-            normalize_returns=config.normalize,
-            gamma_power=config.gamma_power,
+            normalize_returns=config.resolved_normalize_returns,
         )
         agent.update(
             tf.constant(rollout.observations[valid]),
@@ -264,8 +266,7 @@ def naive_train(config: TrainConfig, max_seconds: float, target: float) -> Naive
                 valid[:, None],
                 np.zeros((len(rewards), 1), np.int32),  # only read by gamma_power
                 config.gamma,
-                normalize_returns=config.normalize,
-                gamma_power=False,
+                normalize_returns=config.resolved_normalize_returns,
             )[:, 0]
             agent.update(
                 tf.constant(observations),
@@ -340,7 +341,7 @@ def peak_rss_mib(env_id: str, steps: int, workdir: Path) -> float:
     """Peak resident memory of `scripts/train.py` run for `steps` env steps, in MiB."""
     command = [
         sys.executable,
-        str(Path(__file__).with_name("train.py")),
+        str(Path(__file__).resolve().parents[1] / "scripts" / "train.py"),
         f"--env={env_id}",
         f"--total_steps={steps}",
         "--target_return=inf",
@@ -566,7 +567,10 @@ def run() -> dict:
     report = {
         "machine": machine(),
         "command": " ".join(["python scripts/benchmark.py", *sys.argv[1:]]),
-        "config": {**{key: str(value) for key, value in vars(base).items()}, "envs": base.envs},
+        "config": {
+            **{key: str(value) for key, value in vars(base).items()},
+            "envs": base.resolved_num_envs,
+        },
         "config_line": _config_line(base),
         "naive_seconds_budget": _NAIVE_SECONDS.value,
     }
@@ -574,20 +578,22 @@ def run() -> dict:
     seconds = _SECONDS.value
 
     progress("throughput: raw env, collection loop, naive acting, update …")
-    raw = raw_env_rate(base.env, base.envs, seconds)
+    raw = raw_env_rate(base.env, base.resolved_num_envs, seconds)
     report["throughput"] = {
         "raw_env_steps_per_s": raw,
-        "collector": collector_rates(base, base.envs, seconds, "make_actor"),
+        "collector": collector_rates(base, base.resolved_num_envs, seconds, "make_actor"),
         "naive": naive_act_rate(base, seconds),
         "update": update_rate(base, seconds),
     }
 
     report["alternatives"] = []
-    raw_rates = {(base.envs, None): raw}
-    variants = [(base.envs, None, actor) for actor in ("tf_function", "xla", "concrete")]
+    raw_rates = {(base.resolved_num_envs, None): raw}
+    variants = [
+        (base.resolved_num_envs, None, actor) for actor in ("tf_function", "xla", "concrete")
+    ]
     variants += [(n, None, "make_actor") for n in num_envs_list]
     if _ASYNC.value:
-        variants.append((base.envs, "async", "make_actor"))
+        variants.append((base.resolved_num_envs, "async", "make_actor"))
     for num_envs, mode, actor in variants:
         progress(f"acting alternative: {num_envs} envs, {mode or 'default'} env, {actor}")
         if (num_envs, mode) not in raw_rates:
@@ -635,7 +641,7 @@ def _config_line(config: TrainConfig) -> str:
     return (
         f"--hidden_sizes={hidden} --learning_rate={config.learning_rate} "
         f"--optimizer={config.optimizer} --gamma={config.gamma} --update={config.update} "
-        f"--batch_episodes={config.batch_episodes} --num_envs={config.envs}"
+        f"--batch_episodes={config.batch_episodes} --num_envs={config.resolved_num_envs}"
     )
 
 

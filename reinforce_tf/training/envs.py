@@ -9,6 +9,7 @@ import gymnasium as gym
 import numpy as np
 
 from reinforce_tf.errors import InputError
+from reinforce_tf.policy import check_spaces
 
 
 def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
@@ -52,26 +53,6 @@ def make_vector_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
         env.close()
         raise
     return env
-
-
-def check_spaces(observation_space: gym.Space, action_space: gym.Space) -> None:
-    """Accepts flat Box observations and Discrete or flat Box actions.
-
-    Raises:
-        InputError: naming the unsupported space.
-    """
-    if not (isinstance(observation_space, gym.spaces.Box) and len(observation_space.shape) == 1):
-        raise InputError(
-            f"observation space {observation_space} is not supported; a flat Box (a vector) "
-            "is needed (image and dict observations are not supported yet)",
-            field="env",
-        )
-    flat_box = isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1
-    if not (isinstance(action_space, gym.spaces.Discrete) or flat_box):
-        raise InputError(
-            f"action space {action_space} is not supported; Discrete or a flat Box is needed",
-            field="env",
-        )
 
 
 def to_env_actions(actions: np.ndarray, action_space: gym.Space) -> np.ndarray:

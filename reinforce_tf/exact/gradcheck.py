@@ -5,7 +5,7 @@ K = updates (batches of B episodes, N = K·B), P = number of policy weights.
 
 Exact: with π[s, a] = π(a | observations[s], θ) from the Keras policy,
 
-    J(θ) = μ₀ᵀ (I − γ P_π)⁻¹ r_π          (see `reinforce_tf.tabular`)
+    J(θ) = μ₀ᵀ (I − γ P_π)⁻¹ r_π          (see `reinforce_tf.exact.tabular`)
 
 is computed by `tf.linalg.solve` under a `tf.GradientTape`, which gives ∇_θ J exactly.
 
@@ -25,11 +25,11 @@ import tensorflow as tf
 
 from reinforce_tf.agent import Reinforce, reinforce_loss
 from reinforce_tf.errors import InputError
+from reinforce_tf.exact.short_corridor import corridor_mdp
+from reinforce_tf.exact.tabular import TabularEnv, TabularMDP, random_mdp, state_values
 from reinforce_tf.optimizers import SGD
 from reinforce_tf.policy import build_policy, distribution_model, make_actor
-from reinforce_tf.returns import discounted_returns, loss_weights
-from reinforce_tf.short_corridor import corridor_mdp
-from reinforce_tf.tabular import TabularEnv, TabularMDP, random_mdp, state_values
+from reinforce_tf.returns import discounted_returns, gamma_powers, loss_weights
 
 BASELINES = ("none", "mean", "value")
 
@@ -147,8 +147,7 @@ def step_weights(
         time_steps,
         gamma,
         normalize_returns=False,
-        gamma_power=True,
-    )
+    ) * gamma_powers(gamma, time_steps)
     if length and count % batch_episodes:
         raise ValueError(f"{count} episodes do not split into updates of {batch_episodes}")
     if baseline == "none":

@@ -7,10 +7,10 @@ import gymnasium as gym
 import keras
 import numpy as np
 
-from reinforce_tf.envs import env_spec, make_vector_env, to_env_actions
 from reinforce_tf.errors import InputError
 from reinforce_tf.policy import distribution_model, make_actor
-from reinforce_tf.rollout import RolloutCollector, split_episodes
+from reinforce_tf.training.envs import env_spec, make_vector_env, to_env_actions
+from reinforce_tf.training.rollout import RolloutCollector, split_episodes
 
 # Envs stepped in parallel while evaluating; each plays its share of the episodes.
 EVAL_NUM_ENVS = 16
@@ -20,6 +20,7 @@ def evaluate(
     policy: keras.Model,
     env_id: str,
     episodes: int,
+    *,
     greedy: bool = False,
     seed: int = 0,
     trained_on: dict | None = None,
@@ -54,6 +55,7 @@ def record_video(
     env_id: str,
     episodes: int,
     video_dir: str | os.PathLike,
+    *,
     greedy: bool = False,
     seed: int = 0,
     trained_on: dict | None = None,

@@ -1,0 +1,14 @@
+"""The trainer's plumbing around the algorithm: envs in, a saved policy and a run folder out.
+
+envs.py         the vector env for a Gymnasium id; sampled actions → env actions
+rollout.py      whole episodes from a vector env, one compiled act() call per step
+learner.py      config → agent, rollout → update: the glue every check calls too
+loop.py         train(): collect → update → log → evaluate → checkpoint → stop → save
+run_folder.py   config.json, checkpoints and resume
+episode_log.py  episodes.csv
+summaries.py    TensorBoard scalars
+progress.py     progress bar or plain lines
+evaluate.py     play a policy (sampled or greedy), record video
+saving.py       the policy file, and atomic writes of every file we produce
+curves.py       learning curves from run folders
+"""

@@ -1,0 +1,118 @@
+"""From a config to an agent, and from a rollout to an update: the trainer's glue, public.
+
+The training loop, the gradient check, the benchmark and the tests all go through these
+functions, so what they check is what trains. Shapes: T = time steps of a rollout, B = envs,
+N = valid steps of the rollout.
+"""
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import tensorflow as tf
+
+from reinforce_tf.agent import Reinforce
+from reinforce_tf.config import TrainConfig
+from reinforce_tf.optimizers import make_optimizer
+from reinforce_tf.policy import build_policy, build_value, update_observation_statistics
+from reinforce_tf.returns import gamma_powers, loss_weights
+from reinforce_tf.training.envs import env_spec
+from reinforce_tf.training.rollout import Rollout
+
+
+def make_agent(
+    config: TrainConfig, observation_space: gym.Space, action_space: gym.Space
+) -> Reinforce:
+    """The agent `config` asks for: its policy (and value network with `baseline="value"`)
+    initialised from `config.seed`, each with its optimizer.
+
+    Raises:
+        InputError: a space the policy does not support.
+    """
+    policy = build_policy(
+        observation_space,
+        action_space,
+        config.hidden_sizes,
+        seed=config.seed,
+        normalize_observations=config.normalize_observations,
+    )
+    value = value_optimizer = None
+    if config.baseline == "value":
+        value = build_value(policy, config.hidden_sizes, seed=config.seed)
+        value_optimizer = make_optimizer(config.optimizer, config.resolved_value_learning_rate)
+    return Reinforce(
+        policy,
+        make_optimizer(config.optimizer, config.learning_rate),
+        value=value,
+        value_optimizer=value_optimizer,
+        entropy_coef=config.entropy_coef,
+        max_grad_norm=config.max_grad_norm,
+    )
+
+
+def rollout_weights(rollout: Rollout, config: TrainConfig) -> np.ndarray:
+    """The rollout's returns as `config` weighs them (`returns.loss_weights`: G_t, standardised
+    and minus the mean baseline when asked); [T, B] float32, 0 at invalid steps."""
+    return loss_weights(
+        rollout.rewards,
+        rollout.dones,
+        rollout.valid,
+        rollout.time_steps,
+        config.gamma,
+        normalize_returns=config.resolved_normalize_returns,
+        mean_baseline=config.baseline == "mean",
+    )
+
+
+def rollout_gamma_powers(rollout: Rollout, config: TrainConfig) -> np.ndarray | None:
+    """[T, B] γ^t of each step with `config.gamma_power`, else None (a factor of 1)."""
+    if not config.gamma_power:
+        return None
+    return gamma_powers(config.gamma, rollout.time_steps)
+
+
+def update_from_rollout(
+    agent: Reinforce, rollout: Rollout, config: TrainConfig
+) -> dict[str, float]:
+    """Turns a rollout into the loss's (S_t, A_t, G_t, γ^t) and takes the configured update.
+
+    Observation statistics (when the policy normalises) are merged in after the gradient
+    step, so the gradient is taken at exactly the parameters that played the episodes.
+
+    Returns:
+        Scalar metrics: policy_loss, entropy, grad_norm and, with a value baseline,
+        value_loss. For per-step updates: losses summed over the steps (the episode's
+        loss), entropy and grad_norm averaged.
+    """
+    valid = rollout.valid  # [T, B]; boolean indexing keeps time order within each env
+    observations = rollout.observations[valid]  # [N, O]
+    inputs = (
+        tf.constant(observations),
+        tf.constant(rollout.actions[valid]),  # [N] or [N, D]
+        tf.constant(rollout_weights(rollout, config)[valid]),  # [N] G_t
+    )
+    powers = rollout_gamma_powers(rollout, config)
+    powers = None if powers is None else tf.constant(powers[valid])  # [N] γ^t
+    if config.update == "step":
+        per_step = agent.update_per_step(*inputs, powers)  # each [T]
+        averaged = ("entropy", "grad_norm")
+        metrics = {
+            name: float(tf.reduce_mean(v) if name in averaged else tf.reduce_sum(v))
+            for name, v in per_step.items()
+        }
+    else:
+        num_episodes = tf.constant(len(rollout.episode_returns), tf.float32)
+        metrics = agent.update(*inputs, num_episodes, powers)
+        metrics = {name: float(value) for name, value in metrics.items()}
+    if config.normalize_observations:
+        update_observation_statistics(agent.policy, observations)
+    return metrics
+
+
+def target_return(config: TrainConfig) -> float:
+    """The stop rule's target: `config.target_return`, else the env's registered
+    `reward_threshold`, else inf (never stop early)."""
+    if config.target_return is not None:
+        return config.target_return
+    threshold = env_spec(config.env).reward_threshold
+    return math.inf if threshold is None else float(threshold)
