@@ -234,8 +234,8 @@ class AnyLengthFunction:
 
     Tensor (or array) arguments of shape [N, ...] are traced as [None, ...]; scalars, None
     and Python values as given. Left to `reduce_retracing`, the function would trace twice
-    (for the first call's N, then for N = None), and tracing an update costs about a second,
-    a third of a CartPole run (docs/benchmarks.md).
+    (for the first call's N, then for N = None), and tracing an update is a sizeable part of
+    a short run (docs/benchmarks.md).
     """
 
     def __init__(self, python_function, *, autograph: bool = True):

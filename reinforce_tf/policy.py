@@ -228,8 +228,8 @@ def make_actor(
     (obs_size,) = policy.input_shape[1:]
 
     # XLA-compiled, and called through its traced graph to skip tf.function's per-call
-    # argument checks: together they cut an act() call at 64 CartPole envs from about 0.40
-    # to 0.23 ms, and acting is most of the training loop (docs/benchmarks.md).
+    # argument checks: acting is most of the training loop, and this is the fastest act()
+    # call of the variants docs/benchmarks.md compares.
     @tf.function(input_signature=[tf.TensorSpec([None, obs_size], tf.float32)], jit_compile=True)
     def act(observations):
         distribution = make_distribution(parameters(observations, training=False))

@@ -26,6 +26,7 @@ def solved_cartpole(tmp_path_factory):
     return train(config, progress=None)
 
 
+@pytest.mark.slow
 def test_default_run_solves_cartpole(solved_cartpole):
     # Target: CartPole-v1's reward_threshold, 475, as the mean of the last 100 episodes.
     assert solved_cartpole.solved
@@ -34,12 +35,14 @@ def test_default_run_solves_cartpole(solved_cartpole):
     assert len(solved_cartpole.episode_returns) == solved_cartpole.episodes
 
 
+@pytest.mark.slow
 def test_solved_policy_is_greedy_perfect(solved_cartpole):
     returns = evaluate(load_policy(solved_cartpole.save_path), "CartPole-v1", 20, greedy=True)
     assert returns.shape == (20,)
     assert returns.mean() >= 475
 
 
+@pytest.mark.slow
 def test_saved_model_reproduces_trainer_probabilities_without_the_package(
     solved_cartpole, tmp_path
 ):
@@ -66,6 +69,7 @@ def test_same_seed_same_run(tmp_path):
     assert not np.array_equal(first.episode_returns, other.episode_returns)
 
 
+@pytest.mark.slow
 def test_episode_updates_learn(tmp_path):
     # One minimize per episode, single env: mean return of the last 100 episodes reaches 100
     # (random play averages about 22).
@@ -126,11 +130,13 @@ def inverted_pendulum(tmp_path_factory):
     return train(config, progress=None)
 
 
+@pytest.mark.slow
 def test_inverted_pendulum_learns(inverted_pendulum):
     assert inverted_pendulum.solved
     assert inverted_pendulum.mean_return >= 300
 
 
+@pytest.mark.slow
 def test_saved_policy_carries_its_observation_statistics(inverted_pendulum, tmp_path):
     policy = load_policy(inverted_pendulum.save_path)
     layer = policy.get_layer("observation_normalization")

@@ -1,8 +1,9 @@
-"""Environments: make the vector env for an id and check that its spaces are ours.
+"""Environments: make the vector env for an id, refusing spaces the policy does not support
+(`policy.check_spaces`), and map sampled actions to what the env accepts.
 
-We support flat `Box` observations and `Discrete` or flat `Box` actions. Vector envs use
-Gymnasium's next-step autoreset: after an episode ends, the sub-env's next `step` is a
-reset step (its action ignored, reward 0) that returns the new episode's first observation.
+Vector envs use Gymnasium's next-step autoreset: after an episode ends, the sub-env's next
+`step` is a reset step (its action ignored, reward 0) that returns the new episode's first
+observation.
 """
 
 import gymnasium as gym
