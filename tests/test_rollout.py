@@ -1,11 +1,18 @@
 """Whole-episode collection, on an env whose episodes are known in advance."""
 
+import threading
+
 import gymnasium as gym
 import numpy as np
 import pytest
 
 from reinforce_tf.training.envs import make_vector_env
-from reinforce_tf.training.rollout import RolloutCollector, split_episodes
+from reinforce_tf.training.rollout import (
+    RolloutCollector,
+    buffer_bytes,
+    collection_rows,
+    split_episodes,
+)
 
 
 class CountingEnv(gym.Env):
@@ -32,13 +39,13 @@ gym.register("tests/Counting-v0", entry_point=CountingEnv)
 gym.register("tests/CountingLimited-v0", entry_point=CountingEnv, max_episode_steps=4)
 
 
-def collect(episodes_per_env, seed=7, env_id="tests/Counting-v0"):
+def collect(episodes_per_env, seed=7, env_id="tests/Counting-v0", **options):
     env = make_vector_env(env_id, len(episodes_per_env))
     rng = np.random.default_rng(seed)
     collector = RolloutCollector(
         env, lambda obs: rng.integers(0, 2, len(obs)).astype(np.int32), seed
     )
-    return collector, collector.collect(np.array(episodes_per_env))
+    return collector, collector.collect(np.array(episodes_per_env), **options)
 
 
 def test_each_env_plays_exactly_its_episodes():
@@ -125,3 +132,41 @@ def test_split_episodes_evenly():
     np.testing.assert_array_equal(split_episodes(10, 4), [3, 3, 2, 2])
     np.testing.assert_array_equal(split_episodes(16, 16), [1] * 16)
     np.testing.assert_array_equal(split_episodes(3, 1), [3])
+
+
+def test_a_collection_that_would_pass_the_step_budget_stops_and_is_dropped():
+    # The same seeded batch three times: its N counted steps fit a budget of N exactly; with
+    # N − 1 it stops before its last episode ends, and no partial batch is returned.
+    _, whole = collect([3, 1, 0])
+    steps = whole.num_steps
+    _, exact = collect([3, 1, 0], max_steps=steps)
+    np.testing.assert_array_equal(exact.valid, whole.valid)
+    _, short = collect([3, 1, 0], max_steps=steps - 1)
+    assert short is None
+
+
+def test_a_collection_stops_at_once_when_asked():
+    stop = threading.Event()
+    calls = []
+
+    def act(observations):
+        calls.append(len(observations))
+        if len(calls) == 3:
+            stop.set()  # a signal arrives during the third step
+        return np.zeros(len(observations), np.int32)
+
+    collector = RolloutCollector(make_vector_env("tests/Counting-v0", 2), act, 0)
+    assert collector.collect(np.array([1000, 1000]), stop=stop) is None
+    assert len(calls) == 3
+
+
+def test_collection_rows_are_bounded_by_the_time_limit_and_by_the_budget():
+    # 3 episodes per env of at most 4 steps: 3 · (4 + 1) = 15 rows; a budget of 5 counted
+    # steps: at most 5 + 1 + 3 = 9 rows; no time limit and no budget: the first 1,024 rows.
+    limited = gym.spec("tests/CountingLimited-v0")
+    assert collection_rows(limited, 3) == 15
+    assert collection_rows(limited, 3, max_steps=5) == 9
+    assert collection_rows(gym.spec("tests/Counting-v0"), 3) == 1024
+    # float32 observation (1) and action index: 4 + 4 + 4 + 1 + 1 + 4 + 8 = 26 bytes per env.
+    space = gym.spaces.Box(0.0, 1.0, (1,), np.float32)
+    assert buffer_bytes(10, 3, space, gym.spaces.Discrete(2)) == 10 * 3 * 26

@@ -1,12 +1,17 @@
 """Training end to end: learning reaches a return, seeded runs repeat, files are usable."""
 
 import dataclasses
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
-from conftest import outputs_in_plain_keras
+from conftest import REPO, outputs_in_plain_keras
 
 from reinforce_tf import (
+    InputError,
     TrainConfig,
     evaluate,
     load_policy,
@@ -87,7 +92,8 @@ def test_step_updates_run_and_save(tmp_path):
         update="step", gamma_power=True, total_steps=500, save_path=str(tmp_path / "s.keras")
     )
     result = train(config, progress=None)
-    assert result.steps >= 500
+    # The episode that would pass the budget is dropped whole: it ends at most at 500.
+    assert 0 < result.steps <= 500
     assert load_policy(result.save_path).output_shape == (None, 2)
 
 
@@ -182,3 +188,56 @@ def test_update_reports_metrics_and_merges_statistics(update):
     np.testing.assert_allclose(
         statistics.adapt_mean.numpy(), valid_observations.mean(axis=0), rtol=1e-4, atol=1e-6
     )
+
+
+def test_the_budget_holds_inside_an_update(tmp_path):
+    # 1,000 CartPole episodes (at least 8 steps each) per update cannot fit 500 steps: the
+    # collection stops just past the budget, learns nothing, and the policy is still saved.
+    config = TrainConfig(batch_episodes=1000, total_steps=500, save_path=str(tmp_path / "b.keras"))
+    result = train(config, progress=None)
+    assert (result.steps, result.episodes, result.solved) == (0, 0, False)
+    assert load_policy(result.save_path).output_shape == (None, 2)
+
+
+def test_a_collection_that_cannot_fit_in_memory_is_refused_before_training(tmp_path):
+    # 10⁹ steps of budget leave CartPole's time limit as the bound: 15,625 episodes per env
+    # of at most 501 rows in 64 envs, tens of GiB; refused before anything is allocated.
+    config = TrainConfig(
+        batch_episodes=1_000_000, total_steps=10**9, save_path=str(tmp_path / "m.keras")
+    )
+    with pytest.raises(InputError, match=r"7,828,125 vector steps and about .* GiB") as error:
+        train(config, progress=None)
+    assert error.value.field == "batch_episodes"
+    assert "lower --batch_episodes" in str(error.value)
+    assert not (tmp_path / "m.keras").exists()
+
+
+def test_sigterm_stops_a_long_collection_at_once(tmp_path):
+    # One update of 20,000 Acrobot episodes (500 steps each at first) is 10M env steps,
+    # minutes of work; SIGTERM during it ends the run at once (communicate's timeout fails
+    # the test otherwise), with exit 130 and the untrained policy saved.
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            str(REPO / "scripts" / "train.py"),
+            "--env=Acrobot-v1",
+            "--batch_episodes=20000",
+            "--total_steps=100000000",
+            "--save_path=p.keras",
+            "--logdir=run",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout.readline().startswith("training on")
+        time.sleep(3)  # well inside the first collection
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()  # only if it is still running (the test failed)
+    assert process.returncode == 130, err
+    assert "interrupted at step 0" in out
+    assert (tmp_path / "p.keras").is_file()

@@ -17,12 +17,14 @@ import collections
 import contextlib
 import dataclasses
 import math
+import os
 import signal
 import threading
 import time
 from pathlib import Path
 from typing import Literal, NamedTuple
 
+import gymnasium as gym
 import numpy as np
 import tensorflow as tf
 
@@ -34,7 +36,13 @@ from reinforce_tf.training.envs import make_vector_env
 from reinforce_tf.training.episode_log import EpisodeLog
 from reinforce_tf.training.evaluate import evaluate
 from reinforce_tf.training.learner import make_agent, target_return, update_from_rollout
-from reinforce_tf.training.rollout import Rollout, RolloutCollector, split_episodes
+from reinforce_tf.training.rollout import (
+    Rollout,
+    RolloutCollector,
+    buffer_bytes,
+    collection_rows,
+    split_episodes,
+)
 from reinforce_tf.training.run_folder import (
     Counters,
     RunCheckpoint,
@@ -107,6 +115,7 @@ def train(
         progress = progress_lib.for_stdout()
     env = make_vector_env(config.env, config.resolved_num_envs)
     try:
+        check_memory(config, env)
         agent = make_agent(config, env.single_observation_space, env.single_action_space)
         rng = tf.random.Generator.from_seed(config.seed)
         act = make_actor(agent.policy, seed=config.seed, rng=rng)
@@ -124,6 +133,47 @@ def train(
             files.close()
     finally:
         env.close()
+
+
+def check_memory(config: TrainConfig, env: gym.vector.VectorEnv) -> None:
+    """Refuses, before training, a config whose collections may not fit in memory.
+
+    A collection's buffers hold its rows (`rollout.collection_rows`: bounded by the env's
+    time limit and by the step budget) for every env; the rollout copied out of them and the
+    update's inputs take about as much again each, so the peak is about 3× the buffers.
+
+    Raises:
+        InputError: naming the flag that sets the bound in force (--batch_episodes when the
+            time limit bounds the rows, else --num_envs with --total_steps).
+    """
+    episodes = int(split_episodes(config.episodes_per_update, env.num_envs).max())
+    rows = collection_rows(env.spec, episodes, config.total_steps)
+    needed = 3 * buffer_bytes(
+        rows, env.num_envs, env.single_observation_space, env.single_action_space
+    )
+    available = available_memory()
+    if needed <= available:
+        return
+    by_time_limit = rows < collection_rows(None, episodes, config.total_steps)
+    field = "batch_episodes" if by_time_limit else "num_envs"
+    raise InputError(
+        f"a collection of {config.episodes_per_update:,} episodes in {env.num_envs:,} envs "
+        f"may take {rows:,} vector steps and about {needed / 2**30:,.1f} GiB of memory, more "
+        f"than the {available / 2**30:,.1f} GiB available; lower --{field}"
+        + ("" if by_time_limit else " or --total_steps"),
+        field=field,
+    )
+
+
+def available_memory() -> int:
+    """Bytes of memory available to new allocations (Linux's MemAvailable, else free pages)."""
+    with (
+        contextlib.suppress(OSError, ValueError, StopIteration),
+        open("/proc/meminfo", encoding="ascii") as meminfo,
+    ):
+        line = next(line for line in meminfo if line.startswith("MemAvailable:"))
+        return int(line.split()[1]) * 1024
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
 
 
 def env_seed(seed: int, steps: int) -> int:
@@ -147,7 +197,14 @@ def _loop(config, agent, env, act, files, metadata, progress, stop) -> TrainResu
         progress.start(counters.steps, config.total_steps)
     try:
         while counters.steps < config.total_steps and not solved and not stop.is_set():
-            rollout = _collect(collector, episodes_per_env, config, counters, files)
+            rollout = _collect(collector, episodes_per_env, config, counters, files, stop)
+            if rollout is None:  # the budget ran out, or a signal came, inside the collection
+                if progress and not stop.is_set():
+                    progress.note(
+                        f"the budget of {config.total_steps:,} steps ran out inside an update: "
+                        "its episodes were not learned from"
+                    )
+                break
             _check_rollout(rollout, config, counters, files)
             metrics = update_from_rollout(agent, rollout, config)
             _check_finite(metrics, agent, config, counters, files)
@@ -198,10 +255,13 @@ def _passed(before: int, after: int, every: int) -> bool:
     return after // every > before // every
 
 
-def _collect(collector, episodes_per_env, config, counters, files) -> Rollout:
-    """`collector.collect`, with an env's exception turned into a `TrainingError`."""
+def _collect(collector, episodes_per_env, config, counters, files, stop) -> Rollout | None:
+    """`collector.collect` within the remaining budget, stopped early by `stop`, with an
+    env's exception turned into a `TrainingError`; None when it did not finish."""
     try:
-        return collector.collect(episodes_per_env)
+        return collector.collect(
+            episodes_per_env, max_steps=config.total_steps - counters.steps, stop=stop
+        )
     except (InputError, KeyboardInterrupt):
         raise
     except Exception as error:  # an env may raise anything

@@ -5,14 +5,18 @@ Shapes: T = vector steps of the collection, B = envs, O = observation size.
 Unbiased batches: every collection starts all envs from a reset, env b plays exactly
 `episodes_per_env[b]` whole episodes with the current policy, then idles (its later steps
 are stepped but not counted). The number of episodes is fixed in advance, so short
-episodes are not favoured, and no episode spans two parameter versions.
+episodes are not favoured, and no episode spans two parameter versions. A collection that
+would pass the run's step budget, or that a signal interrupts, ends at once and is dropped
+whole, so the budget and Ctrl-C hold inside an update however large.
 
 Speed: the hot loop is one `act` call (a compiled function of the [B, O] float32 batch),
 one `env.step`, and a few whole-array NumPy writes into buffers allocated once; no
-per-env Python. Buffers hold the longest collection the env's time limit allows, so
-memory does not grow as training runs on.
+per-env Python. Buffers hold the longest collection the env's time limit and the budget
+allow (`collection_rows`), so memory is known before training and does not grow as it runs.
 """
 
+import math
+import threading
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -71,22 +75,39 @@ class RolloutCollector:
         self._seed = seed
         self._buffers: _Buffers | None = None
 
-    def collect(self, episodes_per_env: np.ndarray) -> Rollout:
+    def collect(
+        self,
+        episodes_per_env: np.ndarray,
+        *,
+        max_steps: int | None = None,
+        stop: threading.Event | None = None,
+    ) -> Rollout | None:
         """Plays `episodes_per_env[b]` episodes in env b, all with the current policy.
 
         Args:
             episodes_per_env: [B] non-negative ints.
+            max_steps: the most counted steps the collection may take (the run's remaining
+                budget); None for no limit.
+            stop: when set (a signal asked the run to stop), the collection ends at once.
+
+        Returns:
+            The rollout; None when `max_steps` was passed or `stop` was set before every
+            episode finished. Its episodes are then dropped whole: learning from the
+            finished ones alone would favour short episodes.
         """
         remaining = np.asarray(episodes_per_env, np.int64).copy()  # [B]
         num_envs = self.env.num_envs
+        budget = math.inf if max_steps is None else max_steps
         observation, _ = self.env.reset(seed=self._seed)
         self._seed = None
-        buffers = self._buffers_for(int(remaining.max(initial=0)))
+        buffers = self._buffers_for(int(remaining.max(initial=0)), budget)
         ended = np.zeros(num_envs, bool)  # the last step ended an episode: this is a reset step
         time_step = np.zeros(num_envs, np.int32)  # [B] t within the current episode
         running_return = np.zeros(num_envs, np.float64)  # [B] Σ of its rewards so far
-        t = 0
+        t = counted = 0
         while remaining.any():
+            if counted > budget or (stop is not None and stop.is_set()):
+                return None
             if t == buffers.capacity:
                 buffers.grow()
             action = self.act(observation)
@@ -107,15 +128,14 @@ class RolloutCollector:
             time_step = (time_step + valid) * ~done
             running_return *= ~done
             remaining -= done
+            counted += int(valid.sum())
             observation = next_observation
             t += 1
-        return buffers.rollout(t)
+        return None if counted > budget else buffers.rollout(t)
 
-    def _buffers_for(self, episodes: int) -> "_Buffers":
+    def _buffers_for(self, episodes: int, max_steps: float = math.inf) -> "_Buffers":
         """Buffers with room for `episodes` whole episodes per env, allocated once."""
-        max_steps = getattr(self.env.spec, "max_episode_steps", None)
-        # Each episode takes at most max_steps steps plus the reset step after it.
-        capacity = episodes * (max_steps + 1) if max_steps else _UNLIMITED_CAPACITY
+        capacity = collection_rows(self.env.spec, episodes, max_steps)
         if self._buffers is None or self._buffers.capacity < capacity:
             self._buffers = _Buffers(
                 capacity,
@@ -124,6 +144,27 @@ class RolloutCollector:
                 self.env.single_action_space,
             )
         return self._buffers
+
+
+def collection_rows(spec, episodes: int, max_steps: float = math.inf) -> int:
+    """The most rows (vector steps) a collection of `episodes` per env can take.
+
+    With a time limit of L steps, each episode takes at most L steps plus the reset step
+    after it: episodes · (L + 1). A budget of `max_steps` counted steps ends the collection
+    too: every row while some env still plays counts at least one step, except one reset
+    row per episode, so at most max_steps + 1 + episodes rows. Without either bound the
+    buffers start at `_UNLIMITED_CAPACITY` rows and double as needed.
+    """
+    limit = getattr(spec, "max_episode_steps", None)
+    bounds = [episodes * (limit + 1)] if limit else []
+    if math.isfinite(max_steps):
+        bounds.append(int(max_steps) + 1 + episodes)
+    return min(bounds) if bounds else _UNLIMITED_CAPACITY
+
+
+def buffer_bytes(rows: int, num_envs: int, observation_space, action_space) -> int:
+    """Bytes of the preallocated buffers for `rows` rows of `num_envs` envs."""
+    return _Buffers.row_bytes(num_envs, observation_space, action_space) * rows
 
 
 class _Buffers:
@@ -158,6 +199,14 @@ class _Buffers:
         self.valid = np.zeros((capacity, num_envs), bool)
         self.time_steps = np.zeros((capacity, num_envs), np.int32)
         self.returns_so_far = np.zeros((capacity, num_envs), np.float64)
+
+    @staticmethod
+    def row_bytes(num_envs: int, observation_space: gym.Space, action_space: gym.Space) -> int:
+        """Bytes of one row of every array: float32 observations and actions, float32
+        reward, two bools, int32 time step, float64 return so far."""
+        observation = 4 * int(np.prod(observation_space.shape))
+        action = 4 * int(np.prod(action_space.shape)) if action_space.shape else 4
+        return num_envs * (observation + action + 4 + 1 + 1 + 4 + 8)
 
     def grow(self) -> None:
         """Doubles the capacity (only for envs without a time limit)."""
