@@ -5,9 +5,11 @@ python scripts/gradient_check.py [--episodes=65536] [--batch_episodes=16] [--see
 For the short corridor (linear softmax at π(right) = 0.3, γ = 1) and a random 5-state,
 3-action MDP (tanh MLP policy, γ = 0.9), prints the exact ∇J(θ) (a linear solve in
 TensorFlow, differentiated by GradientTape), then for per-episode and per-batch updates, with
-and without baselines, our estimate's cosine similarity with it, its relative error with a
-95% bootstrap interval, the largest per-weight z-score and the variance of one episode's
-gradient; finally the RMS relative error for growing N, which shrinks like 1/√N.
+and without baselines, the trainer's estimate's cosine similarity with it (weights from
+`learner.rollout_weights`, γ^t from `learner.rollout_gamma_powers`, the gradient of
+`Reinforce.policy_loss`), its relative error with a 95% bootstrap interval, the largest
+per-weight z-score and the variance of one episode's gradient; finally the RMS relative error
+for growing N, which shrinks like 1/√N.
 """
 
 import _cli  # first: it imports TensorFlow quietly
@@ -16,12 +18,13 @@ from absl import app, flags
 
 from reinforce_tf.exact.gradcheck import (
     Comparison,
-    Episodes,
     UpdateGradients,
-    check_gradient,
+    compare,
     corridor_problem,
+    exact_gradient,
     random_problem,
     sample_episodes,
+    update_gradients,
 )
 
 _EPISODES = flags.DEFINE_integer(
@@ -58,33 +61,38 @@ def _check() -> None:
         )
     if seed < 0:
         raise _cli.InputError(f"must be an integer >= 0; got {seed}", field="seed")
-    for problem in (corridor_problem(), random_problem(seed)):
+    for problem in (corridor_problem(), random_problem(seed=seed)):
         _check_problem(problem, episodes, batch, seed)
 
 
 def _check_problem(problem, num_episodes: int, batch: int, seed: int) -> None:
     policy, mdp, gamma = problem.policy, problem.mdp, problem.gamma
     print(f"\n== {problem.name}, γ = {gamma}, N = {num_episodes} episodes, seed {seed}", flush=True)
-    episodes = sample_episodes(mdp, policy, num_episodes, seed)
+    episodes = sample_episodes(mdp, policy, num_episodes, seed=seed)
     estimator = UpdateGradients(policy)
+    exact = exact_gradient(policy, mdp, gamma)
     lengths = episodes.valid.sum(axis=0)
     print(f"sampled: mean length {lengths.mean():.2f} steps, longest {lengths.max()}")
 
-    def check(batch_episodes, baseline, count=num_episodes, sample=episodes):
-        return check_gradient(
-            policy, mdp, gamma, count, batch_episodes, baseline, seed, sample, estimator
-        )
-
-    reference = None
+    reference = per_episode = None
     print(
         f"{'update':<18} {'baseline':<9} {'cosine':>9} {'rel. error':>10} {'95% interval':>17} "
         f"{'std. err':>8} {'max|z|':>6} {'Var/episode':>11} {'reduction':>9}"
     )
     for mode, per_update, baseline in _ROWS:
         per_update = per_update or batch
-        result = check(per_update, baseline)
+        gradients = update_gradients(
+            policy,
+            mdp,
+            gamma,
+            episodes,
+            batch_episodes=per_update,
+            baseline=baseline,
+            estimator=estimator,
+        )
+        result = compare(exact, gradients, per_update, seed=seed)
         if reference is None:
-            reference = result
+            reference, per_episode = result, gradients
             _print_gradients(result)
         reduction = reference.episode_variance / result.episode_variance
         label = f"{mode} (B={per_update})"
@@ -100,8 +108,9 @@ def _check_problem(problem, num_episodes: int, batch: int, seed: int) -> None:
     )
     print(f"{'n':>8} {'samples':>7} {'RMS rel. error':>14} {'RMS·√n':>7} {'std. err':>8}")
     for count in (num_episodes // 64, num_episodes // 16, num_episodes // 4, num_episodes):
+        # One update per episode: sample k's updates are rows k·n … k·n + n − 1.
         results = [
-            check(1, "none", count, Episodes(*(a[:, k : k + count] for a in episodes)))
+            compare(exact, per_episode[k : k + count], 1, seed=seed)
             for k in range(0, num_episodes - count + 1, count)
         ]
         rms = np.sqrt(np.mean([result.relative_error**2 for result in results]))

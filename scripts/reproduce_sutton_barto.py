@@ -12,7 +12,6 @@ comes within 1.5 of v*.
 """
 
 import os
-import tempfile
 
 import _cli  # first: it imports TensorFlow quietly
 import matplotlib
@@ -21,6 +20,7 @@ from absl import app, flags
 
 from reinforce_tf.exact.corridor_runs import CorridorRuns
 from reinforce_tf.exact.short_corridor import OPTIMAL_VALUE
+from reinforce_tf.training.saving import written_atomically
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # after choosing the backend
@@ -60,8 +60,8 @@ def _reproduce() -> None:
         raise _cli.InputError(f"{output_dir!r} is not an existing directory", field="output_dir")
     curves = {}
     for column, label, step_size, baseline_step_size in CURVES:
-        runner = CorridorRuns(runs, step_size, baseline_step_size, seed=seed)
-        curves[column] = runner.run(episodes, _progress(label, episodes)).mean(axis=1)
+        runner = CorridorRuns(runs, step_size, baseline_step_size=baseline_step_size, seed=seed)
+        curves[column] = runner.run(episodes, progress=_progress(label, episodes)).mean(axis=1)
         if runner.truncated:
             print(f"{label}: {runner.truncated} episodes hit the {runner.max_steps}-step limit")
     print(
@@ -105,36 +105,18 @@ def _first_within(curve: np.ndarray) -> int | None:
     return int(hits[0]) + WINDOW if hits.size else None
 
 
-def _atomic_write(path: str, write) -> None:
-    """Writes through `write(file_path)` to a temp file in the same directory, then renames."""
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(dir=directory, suffix=os.path.splitext(path)[1])
-    os.close(handle)
-    try:
-        write(temporary)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)  # mkstemp's 0600 → an ordinary file's mode
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
-
-
 def _write_csv(path: str, curves: dict[str, np.ndarray]) -> None:
     columns = list(curves)
     table = np.column_stack([np.arange(1, len(curves[columns[0]]) + 1), *curves.values()])
-    _atomic_write(
-        path,
-        lambda file: np.savetxt(
-            file,
+    with written_atomically(path) as temporary:
+        np.savetxt(
+            temporary,
             table,
             delimiter=",",
             header=",".join(["episode", *columns]),
             comments="",
             fmt=["%d"] + ["%.4f"] * len(columns),
-        ),
-    )
+        )
 
 
 def _write_plot(path: str, curves: dict[str, np.ndarray], runs: int) -> None:
@@ -155,7 +137,8 @@ def _write_plot(path: str, curves: dict[str, np.ndarray], runs: int) -> None:
         axes.legend(loc="lower right")
     left.set_ylabel("total reward on episode (mean over runs)")
     figure.tight_layout()
-    _atomic_write(path, lambda file: figure.savefig(file, dpi=120))
+    with written_atomically(path) as temporary:
+        figure.savefig(temporary, format="png", dpi=120)
     plt.close(figure)
 
 

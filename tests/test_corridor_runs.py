@@ -23,7 +23,7 @@ def test_batched_runs_equal_single_runs_of_update_per_step(baseline_step_size):
     # Replay each run's episodes through its own Reinforce.update_per_step (observation [1.0],
     # G_t = −(T − t)); θ (and w) must match the run's row of the batched model.
     step_size = 2.0**-9
-    runs = CorridorRuns(3, step_size, baseline_step_size, seed=4)
+    runs = CorridorRuns(3, step_size, baseline_step_size=baseline_step_size, seed=4)
     episodes = []
     for _ in range(4):
         actions, valid = runs.play()

@@ -1,5 +1,7 @@
-"""The short corridor (Sutton & Barto Example 13.1): dynamics, registration, closed form."""
+"""The short corridor (Sutton & Barto Example 13.1): dynamics, registration, closed form;
+and the tabular dynamics every sampler shares (`tabular.next_states`)."""
 
+import copy
 import math
 
 import gymnasium as gym
@@ -18,7 +20,7 @@ from reinforce_tf.exact.short_corridor import (
     corridor_value,
     optimal_probability,
 )
-from reinforce_tf.exact.tabular import TabularEnv, random_mdp, state_values
+from reinforce_tf.exact.tabular import TabularEnv, next_states, random_mdp, state_values
 
 
 def test_registered_and_passes_check_env():
@@ -66,3 +68,61 @@ def test_optimum():
     grid = np.linspace(0.01, 0.99, 981)
     assert corridor_value(grid).max() <= OPTIMAL_VALUE + 1e-12
     assert abs(grid[np.argmax(corridor_value(grid))] - p_star) < 1e-3
+
+
+class _Constant:
+    """A stand-in generator whose every uniform is u."""
+
+    def __init__(self, u):
+        self.u = u
+
+    def random(self, shape):
+        return np.full(shape, self.u)
+
+
+@pytest.mark.parametrize("u", [0.0, 0.5, 1.0 - 2.0**-53])
+def test_next_states_of_the_corridor_ignore_the_uniform(u):
+    # Rows are one-hot (or empty for s2-right): s0 → (0, 1), s1 → (2, 0), s2 → (1, goal = 3)
+    # for (left, right), whatever u in [0, 1) is; u = 0 needs c_k ≤ u, not c_k < u.
+    states = np.array([0, 0, 1, 1, 2, 2])
+    actions = np.array([LEFT, RIGHT] * 3)
+    moved = next_states(corridor_mdp(), states, actions, _Constant(u))
+    np.testing.assert_array_equal(moved, [0, 1, 2, 0, 1, 3])
+
+
+def test_next_states_follow_the_table():
+    # 40,000 draws of (s, a) = (1, 2) of a random MDP: each outcome's frequency (S = 5 is the
+    # end, probability 0.15) within 4.5 standard errors √(p(1 − p)/n) of P[1, 2, ·].
+    mdp = random_mdp(seed=3)
+    n = 40_000
+    rng = np.random.default_rng(0)
+    moved = next_states(mdp, np.full(n, 1), np.full(n, 2), rng)
+    expected = np.append(mdp.transitions[1, 2], 1.0 - mdp.transitions[1, 2].sum())
+    np.testing.assert_allclose(expected[-1], 0.15)
+    frequencies = np.bincount(moved, minlength=6) / n
+    assert len(frequencies) == 6
+    assert (np.abs(frequencies - expected) < 4.5 * np.sqrt(expected * (1 - expected) / n)).all()
+    # It drew exactly n doubles: the generator continues where one that drew n would.
+    reference = np.random.default_rng(0)
+    reference.random(n)
+    assert rng.random() == reference.random()
+
+
+def test_env_steps_through_next_states():
+    # TabularEnv.step draws its next state with next_states on its own np_random: replaying
+    # each step on a copy of the generator gives the same state, for 200 steps of episodes.
+    mdp = random_mdp(seed=3)
+    env = TabularEnv(mdp)
+    _, info = env.reset(seed=7)
+    actions = np.random.default_rng(1).integers(0, mdp.num_actions, 200)
+    ends = 0
+    for action in actions:
+        replay = copy.deepcopy(env.np_random)
+        state = info["state"]
+        _, _, terminated, _, info = env.step(action)
+        expected = next_states(mdp, np.array([state]), np.array([action]), replay)[0]
+        assert info["state"] == expected
+        if terminated:
+            ends += 1
+            _, info = env.reset()
+    assert ends > 0  # the end (outcome S) was drawn too

@@ -12,7 +12,8 @@ second such model, kernel [R, 1]. A run whose episode has ended feeds the zero v
 logits, value and gradients are 0, so SGD leaves its row unchanged.
 
 Each episode round: every run plays one episode with its θ (θ only changes after the
-episode, so the actions can be drawn up front), then for t = 0 … T−1 one `Reinforce.update`
+episode, so the actions can be drawn up front; the corridor's moves come from
+`tabular.next_states`, like every tabular env's), then for t = 0 … T−1 one `Reinforce.update`
 on step t of every run — exactly `Reinforce.update_per_step` (Sutton & Barto's loop, γ = 1),
 run by run.
 """
@@ -26,10 +27,13 @@ import tensorflow as tf
 
 from reinforce_tf.agent import Reinforce
 from reinforce_tf.exact.short_corridor import RIGHT, corridor_mdp
+from reinforce_tf.exact.tabular import next_states
 from reinforce_tf.optimizers import SGD
 
 
-def run_models(num_runs: int, initial_probability: float = 0.05) -> tuple[keras.Model, keras.Model]:
+def run_models(
+    num_runs: int, *, initial_probability: float = 0.05
+) -> tuple[keras.Model, keras.Model]:
     """The policy (logits layer [R, 2], no bias) and value (kernel [R, 1], w = 0) of R runs.
 
     Every run starts at θ = [0, ln(p/(1 − p))], i.e. π(right) = `initial_probability`.
@@ -48,12 +52,6 @@ def run_models(num_runs: int, initial_probability: float = 0.05) -> tuple[keras.
     return policy, value
 
 
-def _successors() -> np.ndarray:
-    """[S, A] the corridor's next state; S stands for the goal."""
-    transitions = corridor_mdp().transitions  # deterministic: one 1 per row, or none
-    return np.where(transitions.sum(-1) > 0, transitions.argmax(-1), transitions.shape[0])
-
-
 class CorridorRuns:
     """R independent runs of REINFORCE (with a learned baseline if `baseline_step_size`).
 
@@ -62,7 +60,9 @@ class CorridorRuns:
         step_size: α (α_θ) of the policy's SGD.
         baseline_step_size: α_w of the value's SGD, or None for no baseline.
         initial_probability: π(right) of every run at the start.
-        seed: seeds the action draws.
+        seed: seeds the action draws. The corridor's moves are deterministic, but
+            `next_states` draws a uniform per run and step anyway: from a generator of
+            their own, so the action draws (and the curves) do not depend on them.
         max_steps: episodes are truncated after this many steps (G_t then sums the rewards
             received, as for any time limit). The softmax in float32 rounds π(right) to
             exactly 1 once θ_right − θ_left > ~17, and then s₀ ⇄ s₁ never ends; a large α
@@ -73,6 +73,7 @@ class CorridorRuns:
         self,
         num_runs: int,
         step_size: float,
+        *,
         baseline_step_size: float | None = None,
         initial_probability: float = 0.05,
         seed: int = 0,
@@ -81,7 +82,7 @@ class CorridorRuns:
         self.num_runs = num_runs
         self.max_steps = max_steps
         self.truncated = 0
-        self.policy, value = run_models(num_runs, initial_probability)
+        self.policy, value = run_models(num_runs, initial_probability=initial_probability)
         with_value = baseline_step_size is not None
         self.agent = Reinforce(
             self.policy,
@@ -90,7 +91,8 @@ class CorridorRuns:
             value_optimizer=SGD(learning_rate=baseline_step_size) if with_value else None,
         )
         self._rng = np.random.default_rng(seed)
-        self._successor = _successors()
+        self._mdp = corridor_mdp()
+        self._dynamics_rng = np.random.default_rng([seed, 1])
         self._learn = tf.function(
             self._learn_episode,
             input_signature=[
@@ -111,6 +113,7 @@ class CorridorRuns:
             actions [T, R] int32 and valid [T, R] bool (step t belongs to run r's episode).
         """
         probability = self.probabilities_right()
+        goal = self._mdp.num_states  # next_states' outcome for the end of the episode
         state = np.zeros(self.num_runs, np.int64)
         running = np.ones(self.num_runs, bool)
         actions, valid = [], []
@@ -118,8 +121,9 @@ class CorridorRuns:
             action = (self._rng.random(self.num_runs) < probability).astype(np.int32)
             actions.append(action)
             valid.append(running.copy())
-            state = np.where(running, self._successor[np.minimum(state, 2), action], state)
-            running &= state < 3
+            moved = next_states(self._mdp, np.minimum(state, goal - 1), action, self._dynamics_rng)
+            state = np.where(running, moved, state)
+            running &= state < goal
         self.truncated += int(running.sum())
         return np.stack(actions), np.stack(valid)
 
@@ -143,7 +147,7 @@ class CorridorRuns:
         return -lengths.astype(np.float64)
 
     def run(
-        self, num_episodes: int, progress: Callable[[int, np.ndarray], None] | None = None
+        self, num_episodes: int, *, progress: Callable[[int, np.ndarray], None] | None = None
     ) -> np.ndarray:
         """Plays and learns `num_episodes` episodes per run.
 

@@ -1,7 +1,8 @@
-"""The exact policy gradient of a finite MDP, and our REINFORCE estimate of it.
+"""The exact policy gradient of a finite MDP, and the trainer's REINFORCE estimate of it.
 
 Shapes: S = states, A = actions, O = observation size, T = longest episode, N = episodes,
-K = updates (batches of B episodes, N = K·B), P = number of policy weights.
+B = episodes per update, K = updates (N = K·B), M = B·T steps of an update (padded),
+P = number of policy weights.
 
 Exact: with π[s, a] = π(a | observations[s], θ) from the Keras policy,
 
@@ -9,11 +10,22 @@ Exact: with π[s, a] = π(a | observations[s], θ) from the Keras policy,
 
 is computed by `tf.linalg.solve` under a `tf.GradientTape`, which gives ∇_θ J exactly.
 
-Estimate: play N episodes with the policy's own sampler (`make_actor`), weight step t by
-w_t = γ^t (G_t − b_t), and take, for each update of B episodes, the gradient of minus the
-agent's loss, −∇ [reinforce_loss(agent.log_prob(S, A), w) / B]: the very gradient
-`Reinforce.update` hands to `minimize`. The policy-gradient theorem says its expectation is
-∇J for any baseline b_t that does not depend on A_t, …, the end of the episode.
+Estimate: play N episodes with the policy's own sampler (`make_actor`) and the MDP's dynamics
+(`tabular.next_states`), and split them into K updates of B consecutive episodes. Each update
+goes through the trainer's own code: its episodes become the trainer's `Rollout`, the
+trainer's `learner.rollout_weights` and `learner.rollout_gamma_powers` (with the `TrainConfig`
+of `train_config`) give δ_t = G_t − b_t and γ^t, and the update's gradient is
+
+    ĝ_k = −∇_θ L,   L(θ) = −(1/B) Σ_t γ^t δ_t ln π(A_t|S_t, θ)   (`Reinforce.policy_loss`),
+
+the very gradient `Reinforce.update` hands to `minimize`. The policy-gradient theorem says
+E[ĝ_k] = ∇J for any baseline b_t that does not depend on A_t, …, the end of the episode.
+Baselines (`reinforce_tf.config.BASELINES`):
+  - "none": b_t = 0.
+  - "mean": the trainer's `--baseline=mean` (`returns.leave_one_out_mean`): b_t = the mean
+    G_t of the update's other episodes still running at t, 0 if none is.
+  - "value": b_t = v_π(S_t), exact: the learned baseline v̂(S_t, w) at its ideal, subtracted
+    here where `Reinforce.update` would subtract v̂.
 """
 
 import math
@@ -23,15 +35,24 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from reinforce_tf.agent import Reinforce, reinforce_loss
+from reinforce_tf.agent import Reinforce
+from reinforce_tf.config import TrainConfig
 from reinforce_tf.errors import InputError
 from reinforce_tf.exact.short_corridor import corridor_mdp
-from reinforce_tf.exact.tabular import TabularEnv, TabularMDP, random_mdp, state_values
+from reinforce_tf.exact.tabular import (
+    TabularEnv,
+    TabularMDP,
+    next_states,
+    random_mdp,
+    state_values,
+)
 from reinforce_tf.optimizers import SGD
 from reinforce_tf.policy import build_policy, distribution_model, make_actor
-from reinforce_tf.returns import discounted_returns, gamma_powers, loss_weights
+from reinforce_tf.training.learner import rollout_gamma_powers, rollout_weights
+from reinforce_tf.training.rollout import Rollout
 
-BASELINES = ("none", "mean", "value")
+# `TrainConfig` wants an env id; the check makes no env from it.
+CONFIG_ENV = "tabular"
 
 
 def action_probabilities(policy: keras.Model, mdp: TabularMDP) -> tf.Tensor:
@@ -81,23 +102,21 @@ class Episodes(NamedTuple):
 
 
 def sample_episodes(
-    mdp: TabularMDP, policy: keras.Model, num_episodes: int, seed: int = 0
+    mdp: TabularMDP, policy: keras.Model, num_episodes: int, *, seed: int = 0
 ) -> Episodes:
     """Plays `num_episodes` episodes of `mdp` at once, actions drawn by `make_actor(policy)`.
 
-    The next state is drawn from P[s, a, ·] (or the end) with a NumPy generator seeded
-    with `seed`, the same dynamics `TabularEnv` steps one episode at a time.
+    The start states and (through `tabular.next_states`, as `TabularEnv` steps) the next
+    states are drawn by a NumPy generator seeded with `seed`.
     """
     rng = np.random.default_rng(seed)
     act = make_actor(policy, seed=seed)
-    end = 1.0 - mdp.transitions.sum(axis=-1, keepdims=True)
-    cumulative = np.cumsum(np.concatenate([mdp.transitions, end], axis=-1), axis=-1)
     state = rng.choice(mdp.num_states, size=num_episodes, p=mdp.initial)
     running = np.ones(num_episodes, bool)
     columns = {name: [] for name in Episodes._fields}
     while running.any():
         action = act(mdp.observations[state])
-        outcome = (rng.random(num_episodes)[:, None] > cumulative[state, action]).sum(axis=1)
+        outcome = next_states(mdp, state, action, rng)  # [N]; num_states = the end
         ended = running & (outcome >= mdp.num_states)
         columns["states"].append(state)
         columns["actions"].append(action)
@@ -105,7 +124,7 @@ def sample_episodes(
         columns["dones"].append(ended)
         columns["valid"].append(running)
         running = running & ~ended
-        state = np.where(running, np.minimum(outcome, mdp.num_states - 1), 0)
+        state = np.where(running, outcome, 0)
     return Episodes(
         states=np.stack(columns["states"]),
         actions=np.stack(columns["actions"]).astype(np.int32),
@@ -115,66 +134,136 @@ def sample_episodes(
     )
 
 
-def step_weights(
-    episodes: Episodes,
-    gamma: float,
-    baseline: str = "none",
-    batch_episodes: int = 1,
-    values: np.ndarray | None = None,
-) -> np.ndarray:
-    """w_t = γ^t (G_t − b_t) at valid steps, 0 elsewhere; [T, N] float32.
+def train_config(gamma: float, *, batch_episodes: int = 1, baseline: str = "none") -> TrainConfig:
+    """The trainer's config whose estimate is checked.
 
-    γ^t G_t comes from the trainer's `loss_weights` (returns not normalised: standardising
-    G over a batch makes the estimate biased, by design). Baselines b_t:
-      - "none": 0.
-      - "mean": the mean of G_t at the same t over the *other* B − 1 episodes of the update
-        (finished ones count as G_t = 0). Leave-one-out: b_t is independent of the episode
-        it is subtracted from, so the estimate stays unbiased (the mean including the
-        episode itself would bias it by O(1/B)).
-      - "value": the exact v_π(S_t) (`values`), the state-value baseline at its ideal.
+    One update per episode (B = 1) or per batch of `batch_episodes`; returns not standardised
+    (standardising by batch statistics biases the estimate, a deliberate trade); γ^t on
+    (without it the estimate is of E[Σ_t G_t ∇ln π(A_t|S_t)], not ∇J, when γ < 1). With
+    baseline "value" the trainer's `rollout_weights` are the plain G_t: its learned v̂(S_t, w)
+    is subtracted later, inside `Reinforce.update`.
 
     Raises:
-        InputError: an unknown baseline; "mean" with fewer than 2 episodes per update.
+        InputError: from `TrainConfig`: a baseline not in `reinforce_tf.config.BASELINES`,
+            or "mean" with B < 2.
     """
-    if baseline not in BASELINES:
-        raise InputError(f"must be one of {', '.join(BASELINES)}; got {baseline!r}", "baseline")
-    length, count = episodes.valid.shape
-    time_steps = np.broadcast_to(np.arange(length)[:, None], (length, count))
-    weights = loss_weights(
-        episodes.rewards,
-        episodes.dones,
-        episodes.valid,
-        time_steps,
-        gamma,
+    return TrainConfig(
+        env=CONFIG_ENV,
+        gamma=gamma,
+        update="episode" if batch_episodes == 1 else "batch",
+        batch_episodes=batch_episodes,
         normalize_returns=False,
-    ) * gamma_powers(gamma, time_steps)
-    if length and count % batch_episodes:
+        gamma_power=True,
+        baseline=baseline,
+    )
+
+
+def to_rollout(mdp: TabularMDP, episodes: Episodes) -> Rollout:
+    """The episodes as the trainer's time-major `Rollout`: episode b in column (env) b from t = 0.
+
+    Episode returns and lengths are listed by the step they ended at, then by column, as
+    `RolloutCollector` lists them.
+    """
+    length, count = episodes.valid.shape
+    time_steps = np.tile(np.arange(length, dtype=np.int32)[:, None], (1, count))  # [T, B]
+    returns_so_far = np.cumsum(episodes.rewards, axis=0, dtype=np.float64)  # [T, B]
+    return Rollout(
+        observations=mdp.observations[episodes.states],  # [T, B, O]
+        actions=episodes.actions,
+        rewards=episodes.rewards,
+        dones=episodes.dones,
+        valid=episodes.valid,
+        time_steps=time_steps,
+        episode_returns=returns_so_far[episodes.dones],
+        episode_lengths=time_steps[episodes.dones].astype(np.int64) + 1,
+    )
+
+
+class UpdateInputs(NamedTuple):
+    """The arguments of `Reinforce.policy_loss` for K updates of B episodes each.
+
+    Update k holds episodes kB … kB+B−1, episode-major, each padded to T steps (M = B·T).
+
+    Attributes:
+        observations: [K, M, O] float32 S_t.
+        actions: [K, M] int32 A_t.
+        advantages: [K, M] float32 δ_t = G_t − b_t; 0 at padding steps, which so add nothing.
+        gamma_powers: [K, M] float32 γ^t.
+        num_episodes: B, the loss's E.
+    """
+
+    observations: np.ndarray
+    actions: np.ndarray
+    advantages: np.ndarray
+    gamma_powers: np.ndarray
+    num_episodes: int
+
+
+def update_inputs(
+    mdp: TabularMDP,
+    episodes: Episodes,
+    gamma: float,
+    *,
+    batch_episodes: int = 1,
+    baseline: str = "none",
+    values: np.ndarray | None = None,
+) -> UpdateInputs:
+    """What the trainer feeds `Reinforce.policy_loss` for each update of B episodes.
+
+    Update k's episodes, cut to the longest of them, become a `Rollout` (`to_rollout`), and
+    the trainer's `rollout_weights` and `rollout_gamma_powers` under
+    `train_config(gamma, batch_episodes=B, baseline=baseline)` give G_t (minus
+    `returns.leave_one_out_mean` for "mean") and γ^t: what `learner.update_from_rollout`
+    computes for that update. "value" subtracts the exact v_π(S_t) from G_t.
+
+    Args:
+        episodes: N = K·B episodes.
+        values: [S] v_π, for "value".
+
+    Raises:
+        InputError: a bad baseline (as `train_config`).
+        ValueError: N not a multiple of B; "value" without `values`.
+    """
+    config = train_config(gamma, batch_episodes=batch_episodes, baseline=baseline)
+    length, count = episodes.valid.shape
+    if count % batch_episodes:
         raise ValueError(f"{count} episodes do not split into updates of {batch_episodes}")
-    if baseline == "none":
-        return weights
+    if baseline == "value" and values is None:
+        raise ValueError('baseline "value" needs the exact state values `values`')
+    advantages = np.zeros((length, count), np.float32)  # [T, N]
+    powers = np.zeros((length, count), np.float32)  # [T, N]
+    lengths = episodes.valid.sum(axis=0)  # [N]
+    for start in range(0, count, batch_episodes):
+        columns = slice(start, start + batch_episodes)
+        steps = int(lengths[columns].max())
+        rollout = to_rollout(mdp, Episodes(*(array[:steps, columns] for array in episodes)))
+        advantages[:steps, columns] = rollout_weights(rollout, config)
+        powers[:steps, columns] = rollout_gamma_powers(rollout, config)
     if baseline == "value":
-        offsets = values[episodes.states]
-    else:
-        if batch_episodes < 2:
-            raise InputError("a leave-one-out mean needs at least 2 episodes per update")
-        returns = discounted_returns(episodes.rewards, episodes.dones, gamma)  # [T, N]
-        batches = returns.reshape(length, count // batch_episodes, batch_episodes)
-        others = batches.sum(axis=-1, keepdims=True) - batches
-        offsets = (others / (batch_episodes - 1)).reshape(length, count)
-    discount = np.power(gamma, time_steps, dtype=np.float64)
-    return np.where(episodes.valid, weights - discount * offsets, 0.0).astype(np.float32)
+        advantages = np.where(episodes.valid, advantages - values[episodes.states], 0.0)
+    updates = count // batch_episodes
+
+    def to_updates(array):  # [T, N, ...] → [K, B·T, ...]: update k = episodes kB … kB+B−1
+        array = np.swapaxes(array, 0, 1)
+        return array.reshape(updates, batch_episodes * length, *array.shape[2:])
+
+    return UpdateInputs(
+        observations=to_updates(mdp.observations[episodes.states]),
+        actions=to_updates(episodes.actions),
+        advantages=to_updates(advantages.astype(np.float32)),
+        gamma_powers=to_updates(powers),
+        num_episodes=batch_episodes,
+    )
 
 
 class UpdateGradients:
-    """−∇ of the agent's loss for each update of B consecutive episodes.
+    """ĝ_k = −∇ of the agent's `Reinforce.policy_loss` for each update of `UpdateInputs`.
 
-    Update k's loss is reinforce_loss(agent.log_prob(S, A), w) / B over its episodes' steps
-    (padding steps have w = 0 and add nothing): what `Reinforce.update` minimises.
-    `tf.vectorized_map` takes the K gradients in parallel, a chunk of updates at a time,
-    in one `tf.function` traced once for all shapes.
+    `tf.vectorized_map` takes the K gradients in parallel, a chunk of updates at a time, in
+    one `tf.function` traced once for all shapes. Padding steps have δ = 0 and add nothing.
     """
 
-    def __init__(self, policy: keras.Model, chunk_steps: int = 1 << 20):
+    def __init__(self, policy: keras.Model, *, chunk_steps: int = 1 << 20):
         self.agent = Reinforce(policy, SGD(learning_rate=0.0))
         self.chunk_steps = chunk_steps
         (obs_size,) = policy.input_shape[1:]
@@ -184,45 +273,38 @@ class UpdateGradients:
                 tf.TensorSpec([None, None, obs_size], tf.float32),
                 tf.TensorSpec([None, None], tf.int32),
                 tf.TensorSpec([None, None], tf.float32),
+                tf.TensorSpec([None, None], tf.float32),
                 tf.TensorSpec([], tf.float32),
             ],
         )
 
-    def _update_gradients(self, observations, actions, weights, batch_episodes):
+    def _update_gradients(self, observations, actions, advantages, gamma_powers, num_episodes):
         variables = self.agent.policy.trainable_variables
 
         def one_update(inputs):
-            observations, actions, weights = inputs  # [B·T, O], [B·T], [B·T]
+            observations, actions, advantages, gamma_powers = inputs  # [M, O], [M], [M], [M]
             with tf.GradientTape() as tape:
-                log_probs = self.agent.log_prob(observations, actions)
-                loss = reinforce_loss(log_probs, weights) / batch_episodes
+                loss, _, _ = self.agent.policy_loss(
+                    observations, actions, advantages, num_episodes, gamma_powers
+                )
             return [-gradient for gradient in tape.gradient(loss, variables)]
 
-        per_update = tf.vectorized_map(one_update, (observations, actions, weights))
+        per_update = tf.vectorized_map(
+            one_update, (observations, actions, advantages, gamma_powers)
+        )
         return tf.concat([tf.reshape(g, [tf.shape(g)[0], -1]) for g in per_update], axis=1)
 
-    def __call__(
-        self, mdp: TabularMDP, episodes: Episodes, weights: np.ndarray, batch_episodes: int
-    ) -> np.ndarray:
-        """The K = N // B update gradients; [K, P] float64."""
-        length, count = weights.shape
-        updates = count // batch_episodes
-        steps = length * batch_episodes
-
-        def to_updates(array):  # [T, N, ...] → [K, B·T, ...]: update k = episodes kB … kB+B−1
-            array = np.swapaxes(array[:, : updates * batch_episodes], 0, 1)
-            return array.reshape(updates, steps, *array.shape[2:])
-
-        observations = to_updates(mdp.observations[episodes.states])
-        actions = to_updates(episodes.actions)
-        weights = to_updates(weights)
-        chunk = max(1, self.chunk_steps // steps)
+    def __call__(self, inputs: UpdateInputs) -> np.ndarray:
+        """The K update gradients; [K, P] float64."""
+        updates, steps = inputs.actions.shape
+        chunk = max(1, self.chunk_steps // max(steps, 1))
         parts = [
             self._gradients(
-                observations[k : k + chunk],
-                actions[k : k + chunk],
-                weights[k : k + chunk],
-                tf.constant(batch_episodes, tf.float32),
+                inputs.observations[k : k + chunk],
+                inputs.actions[k : k + chunk],
+                inputs.advantages[k : k + chunk],
+                inputs.gamma_powers[k : k + chunk],
+                tf.constant(inputs.num_episodes, tf.float32),
             )
             for k in range(0, updates, chunk)
         ]
@@ -258,7 +340,7 @@ class Comparison(NamedTuple):
 
 
 def compare(
-    exact: np.ndarray, gradients: np.ndarray, batch_episodes: int, seed: int = 0
+    exact: np.ndarray, gradients: np.ndarray, batch_episodes: int, *, seed: int = 0
 ) -> Comparison:
     """Statistics of the K update gradients `gradients` [K, P] against `exact` [P]."""
     updates = len(gradients)
@@ -294,20 +376,46 @@ def compare(
     )
 
 
+def update_gradients(
+    policy: keras.Model,
+    mdp: TabularMDP,
+    gamma: float,
+    episodes: Episodes,
+    *,
+    batch_episodes: int = 1,
+    baseline: str = "none",
+    estimator: UpdateGradients | None = None,
+) -> np.ndarray:
+    """ĝ_k of the updates of B = `batch_episodes` consecutive episodes (the first N − N mod B
+    of `episodes`); [K, P] float64. `estimator` (for `policy`) reuses one compiled gradient
+    function across calls.
+
+    Raises:
+        InputError: a bad baseline.
+    """
+    count = episodes.valid.shape[1]
+    episodes = Episodes(*(array[:, : count - count % batch_episodes] for array in episodes))
+    values = state_values(mdp, action_probabilities(policy, mdp).numpy(), gamma)  # [S] v_π
+    inputs = update_inputs(
+        mdp, episodes, gamma, batch_episodes=batch_episodes, baseline=baseline, values=values
+    )
+    return (estimator or UpdateGradients(policy))(inputs)
+
+
 def check_gradient(
     policy: keras.Model,
     mdp: TabularMDP,
     gamma: float,
     num_episodes: int,
+    *,
     batch_episodes: int = 1,
     baseline: str = "none",
     seed: int = 0,
     episodes: Episodes | None = None,
     estimator: UpdateGradients | None = None,
 ) -> Comparison:
-    """Samples `num_episodes` episodes (or uses the first of `episodes`) and compares our
-    estimate of ∇J from updates of `batch_episodes` episodes with the exact gradient.
-    `estimator` (for `policy`) reuses one compiled gradient function across calls.
+    """Samples `num_episodes` episodes (or uses the first of `episodes`) and compares the
+    trainer's estimate of ∇J from updates of `batch_episodes` episodes with the exact gradient.
 
     Raises:
         InputError: fewer than 2 updates, or a bad baseline.
@@ -317,15 +425,21 @@ def check_gradient(
             f"needs at least 2 updates of {batch_episodes} >= 1 episodes; got {num_episodes}",
             field="episodes",
         )
+    train_config(gamma, batch_episodes=batch_episodes, baseline=baseline)  # fail before sampling
     num_episodes -= num_episodes % batch_episodes
     if episodes is None:
-        episodes = sample_episodes(mdp, policy, num_episodes, seed)
+        episodes = sample_episodes(mdp, policy, num_episodes, seed=seed)
     episodes = Episodes(*(array[:, :num_episodes] for array in episodes))
-    probabilities = action_probabilities(policy, mdp).numpy()
-    values = state_values(mdp, probabilities, gamma)
-    weights = step_weights(episodes, gamma, baseline, batch_episodes, values)
-    gradients = (estimator or UpdateGradients(policy))(mdp, episodes, weights, batch_episodes)
-    return compare(exact_gradient(policy, mdp, gamma), gradients, batch_episodes, seed)
+    gradients = update_gradients(
+        policy,
+        mdp,
+        gamma,
+        episodes,
+        batch_episodes=batch_episodes,
+        baseline=baseline,
+        estimator=estimator,
+    )
+    return compare(exact_gradient(policy, mdp, gamma), gradients, batch_episodes, seed=seed)
 
 
 class Problem(NamedTuple):
@@ -337,7 +451,7 @@ class Problem(NamedTuple):
     gamma: float
 
 
-def corridor_problem(probability_right: float = 0.3) -> Problem:
+def corridor_problem(*, probability_right: float = 0.3) -> Problem:
     """The short corridor (γ = 1) with a linear softmax policy at π(right) = p.
 
     The observation is [1.0], so logits = kernel + bias; kernel [[0, ln(p/(1−p))]] and a
@@ -354,7 +468,7 @@ def corridor_problem(probability_right: float = 0.3) -> Problem:
     return Problem("short corridor", policy, mdp, 1.0)
 
 
-def random_problem(seed: int = 0) -> Problem:
+def random_problem(*, seed: int = 0) -> Problem:
     """A random 5-state, 3-action MDP (γ = 0.9) and a tanh MLP policy (16 units) as
     `build_policy` initialises it with `seed`.
     """
