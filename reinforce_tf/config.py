@@ -1,12 +1,16 @@
-"""Every hyperparameter of a training run, validated in one place.
+"""Every hyperparameter of a training run, declared and validated in one place.
 
-The CLI (`scripts/train.py`) only parses flags into a `TrainConfig`; library users build
-one directly. Both get the same checks, each raising `InputError` naming the field.
+Each option is a `TrainConfig` field whose metadata holds its help and the rule its values
+obey. `scripts/train.py` makes one flag per field from them and `options_table()` renders
+the README's flag table, so an option is described once. Library users build a
+`TrainConfig` directly and get the same checks, each raising `InputError` naming the field.
 """
 
 import dataclasses
 import math
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, NamedTuple, NoReturn
 
 from reinforce_tf.errors import InputError
 
@@ -18,19 +22,19 @@ BASELINES = ("none", "mean", "value")
 # to 64 (docs/benchmarks.md).
 DEFAULT_BATCH_NUM_ENVS = 64
 
-# Per-env hyperparameters that beat the generic defaults, measured over seeds (README,
-# docs/benchmarks.md).
-# `TrainConfig.for_env` applies them; explicit values (flags) override them.
+# Per-env hyperparameters that beat the generic defaults over seeds; the tuning runs behind
+# them are in docs/results.md. `TrainConfig.for_env` applies them; explicit values (flags)
+# override them.
 ENV_DEFAULTS: dict[str, dict] = {
-    # 64 episodes per update in 64 envs: 2.8x fewer act() calls to the target than 16 in 16
-    # (median over seeds 0-4), every seed of 0-9 solving; lr 0.02 lost a seed.
+    # 64 episodes per update, played by 64 envs at once: fewer act() calls to the target
+    # than 16 in 16, and every seed tried solves.
     "CartPole-v1": {
         "hidden_sizes": (64, 64),
         "learning_rate": 0.015,
         "batch_episodes": 64,
     },
     # Early batches all time out at -500: without the per-time-step mean baseline their
-    # weights push pi at random and seeds 1 and 2 of 0-2 never solved (1,000,000 steps).
+    # weights push π at random and some seeds never solve.
     "Acrobot-v1": {"hidden_sizes": (64, 64), "learning_rate": 0.01, "baseline": "mean"},
     "Pendulum-v1": {
         "gamma": 0.9,
@@ -50,205 +54,243 @@ ENV_DEFAULTS: dict[str, dict] = {
 BEST_NAME = "best.keras"
 
 
-def parse_hidden_sizes(text: str) -> tuple[int, ...]:
-    """Parses "64,64" into (64, 64); "" gives () (a linear policy).
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
-    Raises:
-        InputError: an item that is not a positive integer.
+
+def _is_real(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+class Rule(NamedTuple):
+    """What a field's values must be: `check(value)` is true, else the error says
+    "must be {allowed}".
+
+    Attributes:
+        check: the predicate on the field's value.
+        allowed: what is allowed, completing "must be ...".
+        choices: the allowed values of an enum field (a `DEFINE_enum` flag); else ().
     """
-    items = [item.strip() for item in text.split(",")] if text.strip() else []
-    if not all(item.isdigit() and int(item) > 0 for item in items):
-        raise InputError(
-            "must be a comma list of positive integers such as 64,64 (empty for a "
-            f"linear policy); got {text!r}",
-            field="hidden_sizes",
-        )
-    return tuple(int(item) for item in items)
+
+    check: Callable[[Any], bool]
+    allowed: str
+    choices: tuple[str, ...] = ()
+
+
+def _one_of(choices: tuple[str, ...]) -> Rule:
+    return Rule(lambda value: value in choices, f"one of {', '.join(choices)}", choices)
+
+
+def _or_none(rule: Rule) -> Rule:
+    """`rule`, or None (resolved as the field's `none` text says)."""
+    return Rule(lambda value: value is None or rule.check(value), rule.allowed, rule.choices)
+
+
+_INT_ABOVE_0 = Rule(lambda value: _is_int(value) and value > 0, "an integer > 0")
+_NUMBER_ABOVE_0 = Rule(
+    lambda value: _is_real(value) and 0 < value < math.inf, "a finite number > 0"
+)
+_BOOL = Rule(lambda value: isinstance(value, bool), "True or False")
+
+
+def _option(default, rule: Rule, help: str, none: str = "") -> dataclasses.Field:
+    """A `TrainConfig` field.
+
+    Args:
+        default: the generic default (ENV_DEFAULTS may override it per env).
+        rule: what its values must be.
+        help: a sentence or two with units and range, as `--helpfull` and the README show
+            it (`code` in backticks); the default is added by `flag_help`.
+        none: what a None value resolves to, when None is allowed.
+    """
+    metadata = {"help": help, "none": none, "rule": rule, "choices": rule.choices}
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """A REINFORCE training run.
+    """A REINFORCE training run: every hyperparameter, checked when the config is built.
 
-    Attributes:
-        env: Gymnasium environment id.
-        seed: seeds the weights, the envs and action sampling; same seed, same run.
-        total_steps: budget of env steps (steps of counted episodes).
-        learning_rate: optimizer step size α, > 0.
-        optimizer: one of OPTIMIZERS.
-        gamma: discount γ in [0, 1].
-        hidden_sizes: widths of the tanh hidden layers; () is a linear policy.
-        update: "step" (one minimize per time step), "episode" (one per episode) or
-            "batch" (one per `batch_episodes` episodes).
-        gamma_power: weight the step at time t by γ^t, as in Sutton & Barto's pseudo-code.
-        batch_episodes: episodes per update in `batch` mode.
-        num_envs: envs stepped in parallel; None picks 1 for step/episode updates and
-            min(batch_episodes, DEFAULT_BATCH_NUM_ENVS) for batch.
-        normalize_returns: standardise G over the update's steps; None means on for
-            `batch`, off otherwise.
-        target_return: stop when the mean return of the last 100 episodes reaches it;
-            None takes the env spec's reward_threshold (no early stop if it has none).
-        save_path: where the trained policy is written; must end in ".keras".
-        baseline: "none" (pure REINFORCE), "mean" (each step's G_t minus the mean G_t of
-            the batch's other episodes at the same t; batch updates of ≥ 2 episodes) or
-            "value" (a learned state value v̂(S_t, w), Sutton & Barto §13.4).
-        value_learning_rate: the value network's step size α_w, > 0; None takes
-            `learning_rate`. Used only with baseline "value".
-        entropy_coef: β ≥ 0 of the entropy bonus −β Σ_t H(π(·|S_t)); 0 turns it off.
-        max_grad_norm: clip the policy gradient to this global norm (> 0); None: no clipping.
-        normalize_observations: standardise observations by running statistics stored in
-            the policy model (so the saved file normalises by itself).
-        logdir: the run folder for TensorBoard events, `episodes.csv`, `config.json` and
-            checkpoints; None writes none of them (the CLI defaults to a new folder under
-            `runs/`).
-        checkpoint_every: env steps between checkpoints (> 0). Every such interval also
-            reseeds the envs from (seed, interval number), so a run resumed from a periodic
-            checkpoint replays the uninterrupted run exactly.
-        resume: continue the run saved in `logdir` from its latest checkpoint.
-        eval_every: env steps between greedy evaluations on a separate env, the best
-            policy kept as `best.keras` beside `save_path`; None never evaluates.
-        eval_episodes: episodes per evaluation (> 0).
+    Each field is an option, its flag of `scripts/train.py` named after it. Its metadata
+    holds its `help` (units, range and meaning), its `none` text (what None resolves to),
+    its `rule` (what is allowed) and the `choices` of an enum; `flag_help` and
+    `options_table` render them.
+
+    `TrainConfig()` has the generic defaults. `TrainConfig.for_env(env, **overrides)`
+    applies ENV_DEFAULTS[env] over them, then `overrides`, as the CLI does with the flags
+    given. Building one, also by `dataclasses.replace`, raises `InputError` naming the first
+    bad field.
     """
 
-    env: str = "CartPole-v1"
-    seed: int = 0
-    total_steps: int = 1_000_000
-    learning_rate: float = 0.01
-    optimizer: str = "adam"
-    gamma: float = 0.99
-    hidden_sizes: tuple[int, ...] = (32,)
-    update: str = "batch"
-    gamma_power: bool = False
-    batch_episodes: int = 16
-    num_envs: int | None = None
-    normalize_returns: bool | None = None
-    target_return: float | None = None
-    save_path: str = "policy.keras"
-    baseline: str = "none"
-    value_learning_rate: float | None = None
-    entropy_coef: float = 0.0
-    max_grad_norm: float | None = None
-    normalize_observations: bool = False
-    logdir: str | None = None
-    checkpoint_every: int = 50_000
-    resume: bool = False
-    eval_every: int | None = None
-    eval_episodes: int = 10
+    env: str = _option(
+        "CartPole-v1",
+        Rule(lambda value: isinstance(value, str) and bool(value), "a Gymnasium id"),
+        "Gymnasium environment id. Observations: a flat Box. Actions: Discrete or a flat Box.",
+    )
+    seed: int = _option(
+        0,
+        Rule(lambda value: _is_int(value) and value >= 0, "an integer >= 0"),
+        "Seeds the weights, the envs and action sampling (>= 0); same flags and seed, same run.",
+    )
+    total_steps: int = _option(1_000_000, _INT_ABOVE_0, "Budget of env steps (> 0).")
+    learning_rate: float = _option(0.01, _NUMBER_ABOVE_0, "Optimizer step size α (> 0).")
+    optimizer: str = _option(
+        "adam",
+        _one_of(OPTIMIZERS),
+        "Optimizer of the policy (and of the value network): `adam`, `sgd` or `rmsprop`.",
+    )
+    gamma: float = _option(
+        0.99,
+        Rule(lambda value: _is_real(value) and 0 <= value <= 1, "in [0, 1]"),
+        "Discount γ, in [0, 1].",
+    )
+    hidden_sizes: tuple[int, ...] = _option(
+        (32,),
+        Rule(
+            lambda value: (
+                isinstance(value, tuple) and all(_is_int(size) and size > 0 for size in value)
+            ),
+            "a tuple of positive integers",
+        ),
+        "Widths of the tanh hidden layers, a comma list such as `64,64` (a tuple in Python); "
+        "empty (`--hidden_sizes=`) for a linear policy.",
+    )
+    update: str = _option(
+        "batch",
+        _one_of(UPDATE_MODES),
+        "`step`: one minimize per time step (Sutton & Barto's pseudo-code); `episode`: one "
+        "per episode on -Σ_t G_t ln π; `batch`: one per `--batch_episodes` episodes.",
+    )
+    gamma_power: bool = _option(
+        False, _BOOL, "Weight the step at time t by γ^t, as in Sutton & Barto's pseudo-code."
+    )
+    batch_episodes: int = _option(
+        16, _INT_ABOVE_0, "Episodes per update with `--update=batch` (> 0)."
+    )
+    num_envs: int | None = _option(
+        None,
+        _or_none(_INT_ABOVE_0),
+        "Envs stepped in parallel (> 0).",
+        none=f"1 for step/episode updates; min(batch_episodes, {DEFAULT_BATCH_NUM_ENVS}) for batch",
+    )
+    normalize_returns: bool | None = _option(
+        None,
+        _or_none(_BOOL),
+        "Standardise G_t over each update's steps.",
+        none="on for batch updates, off otherwise",
+    )
+    target_return: float | None = _option(
+        None,
+        _or_none(
+            Rule(
+                lambda value: _is_real(value) and not math.isnan(value),
+                "a number (inf never stops early)",
+            )
+        ),
+        "Stop when the mean return of the last 100 episodes reaches this; `inf` never stops early.",
+        none="the env's `reward_threshold`, if it has one",
+    )
+    save_path: str = _option(
+        "policy.keras",
+        Rule(
+            lambda value: isinstance(value, str) and value.endswith(".keras"),
+            'a path ending in ".keras"',
+        ),
+        "Where the trained policy is written; must end in `.keras`.",
+    )
+    baseline: str = _option(
+        "none",
+        _one_of(BASELINES),
+        "`none`: pure REINFORCE; `mean`: subtract the mean G_t of the batch's other episodes "
+        "at the same time step t (batch updates of >= 2 episodes); `value`: subtract a "
+        "learned state value v̂(S_t, w) (Sutton & Barto 13.4).",
+    )
+    value_learning_rate: float | None = _option(
+        None,
+        _or_none(_NUMBER_ABOVE_0),
+        "Step size α_w of the value network with `--baseline=value` (> 0).",
+        none="`--learning_rate`",
+    )
+    entropy_coef: float = _option(
+        0.0,
+        Rule(lambda value: _is_real(value) and 0 <= value < math.inf, "a finite number >= 0"),
+        "Weight β >= 0 of the entropy bonus -β Σ_t H(π(·|S_t)) added to the loss; 0 is off.",
+    )
+    max_grad_norm: float | None = _option(
+        None,
+        _or_none(_NUMBER_ABOVE_0),
+        "Clip the policy gradient to this global norm (> 0) before each step.",
+        none="no clipping",
+    )
+    normalize_observations: bool = _option(
+        False,
+        _BOOL,
+        "Standardise observations by running mean and variance kept inside the saved policy, "
+        "so the file normalises by itself.",
+    )
+    logdir: str | None = _option(
+        None,
+        _or_none(Rule(lambda value: isinstance(value, str) and bool(value), "a folder path")),
+        "Run folder for TensorBoard events, `episodes.csv`, `config.json` and checkpoints.",
+        none="a new folder `runs/<env>__seed<seed>__<date-time>` (in Python: none, no files)",
+    )
+    checkpoint_every: int = _option(
+        50_000,
+        _INT_ABOVE_0,
+        "Env steps between checkpoints (> 0); one is also written when the run ends. Each "
+        "interval reseeds the envs, so a resumed run replays the uninterrupted one.",
+    )
+    resume: bool = _option(
+        False,
+        _BOOL,
+        "Continue the run in `--logdir` from its latest checkpoint, with its saved config; "
+        "flags given override it where allowed (e.g. `--total_steps`).",
+    )
+    eval_every: int | None = _option(
+        None,
+        _or_none(_INT_ABOVE_0),
+        "Env steps between greedy evaluations on a separate env (> 0); the best policy is "
+        f"saved as `{BEST_NAME}` beside `--save_path`.",
+        none="no evaluation",
+    )
+    eval_episodes: int = _option(10, _INT_ABOVE_0, "Episodes per evaluation (> 0).")
 
     def __post_init__(self):
-        def check(ok: bool, field: str, allowed: str):
-            if not ok:
-                value = getattr(self, field)
-                raise InputError(f"must be {allowed}; got {value!r}", field=field)
-
-        check(isinstance(self.env, str) and bool(self.env), "env", "a Gymnasium id")
-        check(_is_int(self.seed) and self.seed >= 0, "seed", "an integer >= 0")
-        check(_is_int(self.total_steps) and self.total_steps > 0, "total_steps", "an integer > 0")
-        check(
-            _is_real(self.learning_rate) and 0 < self.learning_rate < math.inf,
-            "learning_rate",
-            "a finite number > 0",
-        )
-        check(self.optimizer in OPTIMIZERS, "optimizer", f"one of {', '.join(OPTIMIZERS)}")
-        check(_is_real(self.gamma) and 0 <= self.gamma <= 1, "gamma", "in [0, 1]")
-        check(
-            isinstance(self.hidden_sizes, tuple)
-            and all(_is_int(size) and size > 0 for size in self.hidden_sizes),
-            "hidden_sizes",
-            "a tuple of positive integers",
-        )
-        check(self.update in UPDATE_MODES, "update", f"one of {', '.join(UPDATE_MODES)}")
-        check(
-            _is_int(self.batch_episodes) and self.batch_episodes > 0,
-            "batch_episodes",
-            "an integer > 0",
-        )
-        check(
-            self.num_envs is None or (_is_int(self.num_envs) and self.num_envs > 0),
-            "num_envs",
-            "an integer > 0",
-        )
-        if self.update == "batch":
-            check(
-                self.resolved_num_envs <= self.batch_episodes,
+        for field in dataclasses.fields(self):
+            rule = field.metadata["rule"]
+            if not rule.check(getattr(self, field.name)):
+                self._reject(field.name, rule.allowed)
+        # Rules across fields, each naming the field that a user most likely got wrong.
+        if self.update == "batch" and self.resolved_num_envs > self.batch_episodes:
+            self._reject(
                 "num_envs",
-                f"at most --batch_episodes ({self.batch_episodes}), since each env "
-                "plays whole episodes of the batch",
+                f"at most --batch_episodes ({self.batch_episodes}), since each env plays "
+                "whole episodes of the batch",
             )
-        else:
-            check(
-                self.resolved_num_envs == 1,
+        if self.update != "batch" and self.resolved_num_envs != 1:
+            self._reject(
                 "num_envs",
-                f"1 with --update={self.update}, since each episode must be played by "
-                "the parameters it updates",
+                f"1 with --update={self.update}, since each episode must be played by the "
+                "parameters it updates",
             )
-        check(
-            self.target_return is None
-            or (_is_real(self.target_return) and not math.isnan(self.target_return)),
-            "target_return",
-            "a number (inf never stops early)",
-        )
-        check(self.save_path.endswith(".keras"), "save_path", 'a path ending in ".keras"')
-        check(self.baseline in BASELINES, "baseline", f"one of {', '.join(BASELINES)}")
-        if self.baseline == "mean":
-            check(
-                self.update == "batch" and self.batch_episodes >= 2,
+        if self.baseline == "mean" and (self.update != "batch" or self.batch_episodes < 2):
+            self._reject(
                 "baseline",
                 "none or value unless --update=batch with --batch_episodes >= 2, since the "
                 "mean baseline averages the batch's other episodes",
             )
-        check(
-            self.value_learning_rate is None
-            or (_is_real(self.value_learning_rate) and 0 < self.value_learning_rate < math.inf),
-            "value_learning_rate",
-            "a finite number > 0",
-        )
-        check(
-            _is_real(self.entropy_coef) and 0 <= self.entropy_coef < math.inf,
-            "entropy_coef",
-            "a finite number >= 0",
-        )
-        check(
-            self.max_grad_norm is None
-            or (_is_real(self.max_grad_norm) and 0 < self.max_grad_norm < math.inf),
-            "max_grad_norm",
-            "a finite number > 0",
-        )
-        check(
-            isinstance(self.normalize_observations, bool),
-            "normalize_observations",
-            "True or False",
-        )
-        check(
-            self.logdir is None or (isinstance(self.logdir, str) and bool(self.logdir)),
-            "logdir",
-            "a folder path",
-        )
-        check(
-            _is_int(self.checkpoint_every) and self.checkpoint_every > 0,
-            "checkpoint_every",
-            "an integer > 0",
-        )
-        check(
-            not self.resume or self.logdir is not None,
-            "resume",
-            "used with --logdir, the run folder to continue",
-        )
-        check(
-            self.eval_every is None or (_is_int(self.eval_every) and self.eval_every > 0),
-            "eval_every",
-            "an integer > 0",
-        )
-        check(
-            _is_int(self.eval_episodes) and self.eval_episodes > 0,
-            "eval_episodes",
-            "an integer > 0",
-        )
-        check(
-            self.eval_every is None or Path(self.save_path).name != BEST_NAME,
-            "save_path",
-            f"a name other than {BEST_NAME!r} when evaluating (that name holds the best policy)",
-        )
+        if self.resume and self.logdir is None:
+            self._reject("resume", "used with --logdir, the run folder to continue")
+        if self.eval_every is not None and Path(self.save_path).name == BEST_NAME:
+            self._reject(
+                "save_path",
+                f"a name other than {BEST_NAME!r} when evaluating (that name holds the best "
+                "policy)",
+            )
+
+    def _reject(self, field: str, allowed: str) -> NoReturn:
+        value = getattr(self, field)
+        raise InputError(f"must be {allowed}; got {value!r}", field=field)
 
     @classmethod
     def for_env(cls, env: str = "CartPole-v1", **overrides) -> "TrainConfig":
@@ -288,9 +330,60 @@ class TrainConfig:
         return self.normalize_returns
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def parse_hidden_sizes(text: str) -> tuple[int, ...]:
+    """Parses "64,64" into (64, 64); "" gives () (a linear policy).
+
+    Raises:
+        InputError: an item that is not a positive integer.
+    """
+    items = [item.strip() for item in text.split(",")] if text.strip() else []
+    if not all(item.isdigit() and int(item) > 0 for item in items):
+        raise InputError(
+            "must be a comma list of positive integers such as 64,64 (empty for a "
+            f"linear policy); got {text!r}",
+            field="hidden_sizes",
+        )
+    return tuple(int(item) for item in items)
 
 
-def _is_real(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+def default_text(field: dataclasses.Field, per_env: str = "per env") -> str:
+    """The default of `field` in words: its value, or what None resolves to, after `per_env`
+    when ENV_DEFAULTS sets the field for some env."""
+    text = field.metadata["none"] if field.default is None else _show(field.default)
+    return f"{per_env}, else {text}" if _set_per_env(field) else text
+
+
+def flag_help(field: dataclasses.Field) -> str:
+    """The help of `field`'s flag: its help text, then its default when absl's own
+    "(default: ...)" would not tell it (per env, or a None that resolves)."""
+    if field.default is None or _set_per_env(field):
+        return f"{field.metadata['help']} Default: {default_text(field, 'per env (README)')}."
+    return field.metadata["help"]
+
+
+def options_table() -> str:
+    """The README's table of the flags of `scripts/train.py`, one row per `TrainConfig`
+    field in field order, then `--flagfile`: flag, default, meaning (Markdown)."""
+    rows = ["| flag | default | meaning |", "| --- | --- | --- |"]
+    for field in dataclasses.fields(TrainConfig):
+        cells = (f"`--{field.name}`", default_text(field), field.metadata["help"])
+        rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    rows.append("| `--flagfile` | | Read flags from a file, one `--flag=value` per line. |")
+    return "\n".join(rows)
+
+
+def _set_per_env(field: dataclasses.Field) -> bool:
+    return any(field.name in defaults for defaults in ENV_DEFAULTS.values())
+
+
+def _show(value) -> str:
+    """A default as the table and the help write it: 1,000,000, 0.01, `adam`, `64,64`, off."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, tuple):
+        return f"`{','.join(map(str, value))}`"
+    return f"`{value}`"

@@ -1,8 +1,11 @@
 """The scripts as a user runs them: bad input gives one clean line and no file."""
 
+import dataclasses
+
 import gymnasium as gym
 import pytest
 
+from reinforce_tf.config import TrainConfig, flag_help
 from reinforce_tf.policy import build_policy
 from reinforce_tf.training.saving import save_policy
 
@@ -70,3 +73,15 @@ def test_evaluate_bad_counts_and_spaces(script, tmp_path):
     done = script("evaluate.py", "--env=Acrobot-v1", cwd=tmp_path)
     assert_one_line_error(done, "--policy: was made for observations of size 4 and 2 action")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["policy.keras"]
+
+
+def test_train_flags_are_the_config_fields_with_their_help(script, tmp_path):
+    done = script("train.py", "--helpfull", cwd=tmp_path)
+    # absl wraps help at 80 columns (also after a hyphen): compare without whitespace.
+    text = "".join(done.stdout.split())
+    for field in dataclasses.fields(TrainConfig):
+        # absl writes `--[no]name:` for a bool and `--name: <a|b|c>:` for an enum.
+        name = f"[no]{field.name}" if field.type in (bool, bool | None) else field.name
+        choices = "|".join(field.metadata["choices"])
+        enum = f"<{choices}>:" if choices else ""
+        assert f"--{name}:{enum}" + "".join(flag_help(field).split()) in text, field.name

@@ -1,8 +1,10 @@
+import dataclasses
 import math
+import re
 
 import pytest
 
-from reinforce_tf.config import TrainConfig, parse_hidden_sizes
+from reinforce_tf.config import TrainConfig, flag_help, options_table, parse_hidden_sizes
 from reinforce_tf.errors import InputError
 
 
@@ -29,6 +31,11 @@ from reinforce_tf.errors import InputError
         ("entropy_coef", math.inf, "a finite number >= 0"),
         ("max_grad_norm", 0.0, "a finite number > 0"),
         ("normalize_observations", 1, "True or False"),
+        ("gamma_power", 1, "True or False"),
+        ("normalize_returns", "yes", "True or False"),
+        ("resume", 0, "True or False"),
+        ("env", "", "a Gymnasium id"),
+        ("save_path", None, 'a path ending in ".keras"'),
     ],
 )
 def test_bad_values_name_the_field_and_what_is_allowed(field, value, allowed):
@@ -89,3 +96,39 @@ def test_options_are_off_by_default():
     config = TrainConfig()
     assert (config.baseline, config.entropy_coef, config.max_grad_norm) == ("none", 0.0, None)
     assert not config.normalize_observations
+
+
+FIELDS = {field.name: field for field in dataclasses.fields(TrainConfig)}
+
+
+@pytest.mark.parametrize("name", FIELDS)
+def test_every_field_documents_itself(name):
+    field = FIELDS[name]
+    assert field.metadata["help"].endswith("."), name
+    # A None default resolves to something the help must say.
+    assert bool(field.metadata["none"]) == (field.default is None), name
+    for choice in field.metadata["choices"]:
+        assert f"`{choice}`" in field.metadata["help"], (name, choice)
+    assert field.metadata["rule"].check(field.default), name
+
+
+def test_flag_help_adds_the_default_absl_cannot_show():
+    # learning_rate is in ENV_DEFAULTS (CartPole-v1 0.015), so absl's "(default: 0.01)" is
+    # only the fallback; max_grad_norm's None means something; eval_episodes is plain 10.
+    assert flag_help(FIELDS["learning_rate"]) == (
+        "Optimizer step size α (> 0). Default: per env (README), else 0.01."
+    )
+    assert flag_help(FIELDS["max_grad_norm"]).endswith(" before each step. Default: no clipping.")
+    assert flag_help(FIELDS["eval_episodes"]) == "Episodes per evaluation (> 0)."
+
+
+def test_options_table_has_a_row_per_field_then_flagfile():
+    rows = options_table().splitlines()
+    assert rows[:2] == ["| flag | default | meaning |", "| --- | --- | --- |"]
+    flags = [row.split(" | ")[0].removeprefix("| ") for row in rows[2:]]
+    assert flags == [f"`--{name}`" for name in FIELDS] + ["`--flagfile`"]
+    assert "| `--total_steps` | 1,000,000 | Budget of env steps (> 0). |" in rows
+    assert "| `--hidden_sizes` | per env, else `32` | " in options_table()
+    # A pipe inside a cell is escaped, or Markdown would split the cell: π(·|S_t).
+    assert r"H(π(·\|S_t))" in options_table()
+    assert all(len(re.findall(r"(?<!\\)\|", row)) == 4 for row in rows)  # 3 cells

@@ -4,6 +4,8 @@ import re
 
 from conftest import REPO
 
+from reinforce_tf.config import options_table
+
 README = (REPO / "README.md").read_text()
 
 
@@ -19,3 +21,17 @@ def test_ci_runs_the_readme_test_command():
     command = "pip install -r requirements.txt && python -m pytest"
     assert f"```\n{command}\n```" in README
     assert command in (REPO / ".ci" / "run").read_text()
+
+
+def test_flag_table_is_the_generated_one():
+    # The README's flag table is options_table() (from the TrainConfig fields), pasted
+    # between two marker lines.
+    regenerate = (
+        "README.md's flag table differs from the TrainConfig fields; paste the output of\n"
+        '  python -c "from reinforce_tf.config import options_table; print(options_table())"\n'
+        "between the lines <!-- flags:start --> and <!-- flags:end --> of README.md"
+    )
+    between = r"^<!-- flags:start -->$(.*?)^<!-- flags:end -->$"
+    match = re.search(between, README, re.MULTILINE | re.DOTALL)
+    assert match, regenerate
+    assert match.group(1).strip("\n") == options_table(), regenerate  # blank lines around: ok
