@@ -132,7 +132,12 @@ class TrainConfig:
         Rule(lambda value: _is_int(value) and value >= 0, "an integer >= 0"),
         "Seeds the weights, the envs and action sampling (>= 0); same flags and seed, same run.",
     )
-    total_steps: int = _option(1_000_000, _INT_ABOVE_0, "Budget of env steps (> 0).")
+    total_steps: int = _option(
+        1_000_000,
+        _INT_ABOVE_0,
+        "Budget of env steps (> 0); an update whose episodes would pass it stops there and "
+        "is not learned from.",
+    )
     learning_rate: float = _option(0.01, _NUMBER_ABOVE_0, "Optimizer step size α (> 0).")
     optimizer: str = _option(
         "adam",
