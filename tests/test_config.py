@@ -127,7 +127,7 @@ def test_options_table_has_a_row_per_field_then_flagfile():
     assert rows[:2] == ["| flag | default | meaning |", "| --- | --- | --- |"]
     flags = [row.split(" | ")[0].removeprefix("| ") for row in rows[2:]]
     assert flags == [f"`--{name}`" for name in FIELDS] + ["`--flagfile`"]
-    assert "| `--total_steps` | 1,000,000 | Budget of env steps (> 0). |" in rows
+    assert "| `--eval_episodes` | 10 | Episodes per evaluation (> 0). |" in rows
     assert "| `--hidden_sizes` | per env, else `32` | " in options_table()
     # A pipe inside a cell is escaped, or Markdown would split the cell: π(·|S_t).
     assert r"H(π(·\|S_t))" in options_table()
