@@ -129,8 +129,9 @@ class TrainConfig:
     )
     seed: int = _option(
         0,
-        Rule(lambda value: _is_int(value) and value >= 0, "an integer >= 0"),
-        "Seeds the weights, the envs and action sampling (>= 0); same flags and seed, same run.",
+        Rule(lambda value: _is_int(value) and 0 <= value < 2**32, "an integer in [0, 2**32)"),
+        "Seeds the weights, the envs and action sampling (an integer in [0, 2**32)); same flags "
+        "and seed, same run.",
     )
     total_steps: int = _option(
         1_000_000,

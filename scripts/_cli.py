@@ -50,7 +50,16 @@ def parse_flags(argv: list[str]) -> list[str]:
     try:
         return flags.FLAGS(argv)
     except flags.Error as error:
-        fail(str(error))
+        # absl prefixes a flagfile's problems with "ERROR:: ".
+        fail(
+            str(error)
+            .removeprefix("ERROR:: ")
+            .replace("Unable to open flagfile", "--flagfile: cannot open it")
+        )
+    except UnicodeDecodeError as error:  # absl reads a --flagfile as text
+        fail(
+            f"--flagfile: must be a text file of --flag=value lines (UTF-8); {error.reason} at byte {error.start}"
+        )
 
 
 def run_reporting_input_errors(function, *args):

@@ -33,6 +33,10 @@ BAD_TRAIN_FLAGS = [
     (["--value_learning_rate=-1"], "--value_learning_rate: must be a finite number > 0"),
     (["--entropy_coef=-0.1"], "--entropy_coef: must be a finite number >= 0; got -0.1"),
     (["--max_grad_norm=0"], "--max_grad_norm: must be a finite number > 0; got 0.0"),
+    (["--seed=99999999999999999999"], "--seed: must be an integer in [0, 2**32)"),
+    (["--hidden_sizes=100000,100000"], "--hidden_sizes: a network of these widths needs about"),
+    (["--flagfile=missing.flags"], "--flagfile: cannot open it: [Errno 2]"),
+    (["--flagfile=binary.flags"], "--flagfile: must be a text file of --flag=value lines"),
 ]
 
 
@@ -49,9 +53,13 @@ def assert_one_line_error(done, expected):
 )
 def test_train_bad_input(script, tmp_path, flags, expected):
     # A small budget first, so a check that failed to fire ends quickly; later flags win.
+    given = []
+    if "--flagfile=binary.flags" in flags:
+        (tmp_path / "binary.flags").write_bytes(b"\x00\xff\xfe--seed=1\n")
+        given.append(tmp_path / "binary.flags")
     done = script("train.py", "--total_steps=1000", *flags, cwd=tmp_path)
     assert_one_line_error(done, expected)
-    assert list(tmp_path.iterdir()) == []
+    assert list(tmp_path.iterdir()) == given  # nothing written
 
 
 def test_evaluate_missing_and_corrupt_policy(script, tmp_path):

@@ -16,6 +16,7 @@ which is what lets a resumed run replay the uninterrupted one from a periodic ch
 import collections
 import contextlib
 import dataclasses
+import itertools
 import math
 import os
 import signal
@@ -152,6 +153,14 @@ def check_memory(config: TrainConfig, env: gym.vector.VectorEnv) -> None:
         rows, env.num_envs, env.single_observation_space, env.single_action_space
     )
     available = available_memory()
+    weights = _weight_bytes(config, env.single_observation_space, env.single_action_space)
+    if weights > available:
+        raise InputError(
+            f"a network of these widths needs about {weights / 2**30:,.1f} GiB for its weights "
+            f"and their gradients and optimizer state, more than the "
+            f"{available / 2**30:,.1f} GiB available",
+            field="hidden_sizes",
+        )
     if needed <= available:
         return
     by_time_limit = rows < collection_rows(None, episodes, config.total_steps)
@@ -163,6 +172,22 @@ def check_memory(config: TrainConfig, env: gym.vector.VectorEnv) -> None:
         + ("" if by_time_limit else " or --total_steps"),
         field=field,
     )
+
+
+def _weight_bytes(config: TrainConfig, observation_space, action_space) -> int:
+    """Bytes of the policy's (and value network's) float32 weights, times 4: the weights,
+    their gradients and two optimizer slots (Adam's moments)."""
+    outputs = (
+        action_space.n
+        if isinstance(action_space, gym.spaces.Discrete)
+        else 2 * int(np.prod(action_space.shape))
+    )
+    widths = [int(np.prod(observation_space.shape)), *config.hidden_sizes]
+    hidden = sum((a + 1) * b for a, b in itertools.pairwise(widths))
+    weights = hidden + (widths[-1] + 1) * int(outputs)
+    if config.baseline == "value":
+        weights += hidden + widths[-1] + 1
+    return 4 * 4 * weights
 
 
 def available_memory() -> int:
