@@ -101,7 +101,8 @@ def train(
     env = gym.make(config.env)
     try:
         check_discrete(env.action_space)
-        agent = agent or make_agent(config, env.observation_space, env.action_space)
+        if agent is None:
+            agent = make_agent(config, env.observation_space, env.action_space)
         rng = np.random.default_rng(config.seed)
         target, recent = target_return(config), collections.deque(maxlen=SOLVED_WINDOW)
         steps, solved, seed = 0, False, config.seed  # the env is seeded once, at the start
