@@ -1,10 +1,29 @@
-"""scripts/benchmark.py end to end at tiny settings: it runs, reports and writes its files."""
+"""benchmarks/: the CLI end to end at tiny settings (it runs, reports and writes its files),
+and the naive reference, whose update must be the trainer's."""
 
+import dataclasses
+import importlib.util
 import json
 
-from conftest import run_script
+import gymnasium as gym
+import numpy as np
+import pytest
+from conftest import REPO, run_script
 
 from reinforce_tf import TrainConfig
+from reinforce_tf.training.learner import make_agent, update_from_rollout
+from reinforce_tf.training.rollout import Rollout
+
+
+def _benchmark_module(name: str):
+    """Imports benchmarks/<name>.py (a script folder, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+naive_reinforce = _benchmark_module("naive_reinforce")
 
 TINY = (
     "--seeds=1",
@@ -66,3 +85,96 @@ def test_bad_flags_fail_in_one_line(tmp_path):
     done = run_script("benchmark.py", "--env=Pendulum-v1", cwd=tmp_path, folder="benchmarks")
     assert done.returncode == 2
     assert done.stderr.strip().startswith("error: --env: must have Discrete actions")
+
+
+def _side_by_side(episodes) -> Rollout:
+    """The trainer's layout: episode b in column b of [T, B], invalid after it ends (as
+    RolloutCollector collects one episode per env), T = the longest episode."""
+    length = max(len(rewards) for _, _, rewards in episodes)
+    observations = np.zeros((length, len(episodes), episodes[0][0].shape[1]), np.float32)
+    actions = np.zeros((length, len(episodes)), np.int32)
+    rewards = np.zeros((length, len(episodes)), np.float32)
+    valid = np.zeros((length, len(episodes)), bool)
+    dones = np.zeros((length, len(episodes)), bool)
+    for b, (episode_observations, episode_actions, episode_rewards) in enumerate(episodes):
+        steps = len(episode_rewards)
+        observations[:steps, b], actions[:steps, b] = episode_observations, episode_actions
+        rewards[:steps, b], valid[:steps, b], dones[steps - 1, b] = episode_rewards, True, True
+    time_steps = np.broadcast_to(np.arange(length, dtype=np.int32)[:, None], valid.shape)
+    return Rollout(
+        observations,
+        actions,
+        rewards,
+        dones,
+        valid,
+        time_steps * valid,
+        np.array([episode[2].sum(dtype=np.float64) for episode in episodes]),
+        np.array([len(episode[2]) for episode in episodes], np.int64),
+    )
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        # The mean baseline averages G over the batch's episodes at each time index t, so it
+        # is right only if the naive [T, 1] rollout restarts t at each episode.
+        {"baseline": "mean"},
+        {"baseline": "value", "normalize_observations": True, "max_grad_norm": 0.5},
+    ],
+)
+def test_naive_reference_learns_by_the_trainers_update(options):
+    # total_steps=1: the naive run stops after its first update, of 4 episodes. SGD, since
+    # Adam's first step is about lr·sign(gradient) and would hide a wrongly scaled gradient.
+    config = TrainConfig.for_env(
+        "CartPole-v1", seed=3, batch_episodes=4, total_steps=1, optimizer="sgd", **options
+    )
+    env = gym.make(config.env)
+    naive_agent = make_agent(config, env.observation_space, env.action_space)
+    trainer_agent = make_agent(config, env.observation_space, env.action_space)
+    names = ["policy", "value"] if config.baseline == "value" else ["policy"]
+    before = {name: _weights(getattr(naive_agent, name)) for name in names}
+    # The naive run's 4 episodes, replayed by the same initial policy, rng and env seeds.
+    rng = np.random.default_rng(config.seed)
+    seeds = [config.seed, None, None, None]
+    episodes = [naive_reinforce.play_episode(env, trainer_agent.policy, rng, s) for s in seeds]
+    env.close()
+    lengths = [len(rewards) for _, _, rewards in episodes]
+    assert len(set(lengths)) > 1  # unequal episodes: the layouts differ in where t restarts
+
+    result = naive_reinforce.train(config, agent=naive_agent)
+    update_from_rollout(trainer_agent, _side_by_side(episodes), config)
+
+    assert result.steps == sum(lengths) and not result.solved
+    for name in names:
+        pairs = zip(
+            before[name],
+            _weights(getattr(naive_agent, name)),
+            _weights(getattr(trainer_agent, name)),
+        )
+        for start, naive_weight, trainer_weight in pairs:
+            # The same step, up to float32 summation order.
+            step = trainer_weight - start
+            np.testing.assert_allclose(
+                naive_weight - start, step, rtol=1e-3, atol=1e-3 * np.abs(step).max()
+            )
+        # It learned: the update moved the weights.
+        assert any(
+            np.abs(after - start).max() > 1e-6
+            for start, after in zip(before[name], _weights(getattr(naive_agent, name)))
+        )
+
+
+def _weights(model) -> list[np.ndarray]:
+    return [weight.numpy() for weight in model.weights]
+
+
+def test_naive_reference_stops_at_the_target(monkeypatch):
+    # A window of 4 episodes instead of 100, to keep the test short. Every step rewards 1, so
+    # every episode returns >= 1: with target 1 the first update (4 episodes) reaches it.
+    monkeypatch.setattr(naive_reinforce, "SOLVED_WINDOW", 4)
+    config = TrainConfig.for_env("CartPole-v1", batch_episodes=4, total_steps=20_000)
+    solved = naive_reinforce.train(dataclasses.replace(config, target_return=1.0))
+    assert solved.solved and 4 <= solved.steps < 4 * 500
+    # A target no episode reaches (500 steps at most): the step budget stops it instead.
+    budget = naive_reinforce.train(dataclasses.replace(config, target_return=501.0, total_steps=1))
+    assert not budget.solved and 4 <= budget.steps < 4 * 500

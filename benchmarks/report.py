@@ -1,0 +1,183 @@
+"""The report: the machine it ran on, the Markdown tables, and the JSON and Markdown files.
+
+`markdown(report)` renders the dict that `benchmark.py` fills (every number it measured);
+files are written atomically by the trainer's own helper (`saving.written_atomically`).
+"""
+
+import contextlib
+import datetime
+import json
+import os
+import platform
+import statistics
+from pathlib import Path
+
+import gymnasium as gym
+import keras
+import numpy as np
+import tensorflow as tf
+
+from reinforce_tf.training.loop import SOLVED_WINDOW
+from reinforce_tf.training.saving import write_text_atomically
+
+START_MARK, END_MARK = "<!-- benchmark:start -->", "<!-- benchmark:end -->"
+
+
+def machine() -> dict:
+    """Date, CPU, usable cores, load average and library versions."""
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {
+        "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
+        "cpu": cpu,
+        "cores": len(os.sched_getaffinity(0)),
+        "load_average_at_start": [round(load, 2) for load in os.getloadavg()],
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "gymnasium": gym.__version__,
+        "numpy": np.__version__,
+    }
+
+
+def summary(values: list[float], decimals: int) -> str:
+    """ "median (min–max)" of `values`."""
+    median, low, high = statistics.median(values), min(values), max(values)
+    return f"{median:,.{decimals}f} ({low:,.{decimals}f}–{high:,.{decimals}f})"
+
+
+def markdown(report: dict) -> str:
+    """The report as Markdown: throughput, acting alternatives, time to target, memory."""
+    m, config = report["machine"], report["config"]
+    throughput = report["throughput"]
+    lines = [
+        (
+            f"Measured {m['date_utc']} UTC on {m['cores']} cores ({m['cpu']}), load average "
+            f"{' / '.join(map(str, m['load_average_at_start']))} (1/5/15 min) at start; "
+            f"Python {m['python']}, TensorFlow {m['tensorflow']}, Keras {m['keras']}, "
+            f"Gymnasium {m['gymnasium']}, NumPy {m['numpy']}."
+        ),
+        "",
+        (
+            f"Command: `{report['command']}`. Env {config['env']}, the trainer's defaults: "
+            f"`{report['config_line']}`."
+        ),
+        "",
+        "### Throughput",
+        "",
+        "| what | rate | vs. raw env |",
+        "| --- | --- | --- |",
+    ]
+    raw = throughput["raw_env_steps_per_s"]
+    collector = throughput["collector"]
+    rows = [
+        (f"raw vector env, random actions ({config['envs']} envs)", raw, "env steps/s"),
+        (
+            "trainer's collection loop, all env steps",
+            collector["env_steps_per_s"],
+            "env steps/s",
+        ),
+        (
+            "trainer's collection loop, counted steps (excl. reset and idle steps)",
+            collector["counted_steps_per_s"],
+            "env steps/s",
+        ),
+        ("naive acting (1 env, eager `model(obs)` per step)", throughput["naive"], "env steps/s"),
+    ]
+    for name, rate, unit in rows:
+        lines.append(f"| {name} | {rate:,.0f} {unit} | {rate / raw:.2%} |")
+    update = throughput["update"]
+    lines.append(
+        f"| REINFORCE update (returns + compiled step, {update['batch_samples']:,}-sample "
+        f"batch) | {update['samples_per_s']:,.0f} samples/s | |"
+    )
+    if report["alternatives"]:
+        lines += [
+            "",
+            "### Acting alternatives (collection loop, initial policy)",
+            "",
+            (
+                "| envs | vector env | actor | env steps/s | counted steps/s | raw env steps/s "
+                "| vs. raw |"
+            ),
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for row in report["alternatives"]:
+            lines.append(
+                f"| {row['num_envs']} | {row['vector_env']} | {row['actor']} | "
+                f"{row['env_steps_per_s']:,.0f} | {row['counted_steps_per_s']:,.0f} | "
+                f"{row['raw_env_steps_per_s']:,.0f} | "
+                f"{row['env_steps_per_s'] / row['raw_env_steps_per_s']:.1%} |"
+            )
+    runs = report["end_to_end"]
+    lines += [
+        "",
+        (
+            f"### End to end: time to the target return ({report['target']:g}, mean of the last "
+            f"{SOLVED_WINDOW} episodes)"
+        ),
+        "",
+        "| seed | trainer steps | trainer seconds | naive steps | naive seconds |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+
+    def cell(run):
+        mark = "" if run["solved"] else " (not reached)"
+        return f"{run['steps']:,}{mark}", f"{run['seconds']:.1f}{mark}"
+
+    for ours, naive in zip(runs["trainer"], runs["naive"]):
+        lines.append(f"| {ours['seed']} | {' | '.join(cell(ours))} | {' | '.join(cell(naive))} |")
+    ours_seconds = [run["seconds"] for run in runs["trainer"]]
+    naive_seconds = [run["seconds"] for run in runs["naive"]]
+    lines.append(
+        f"| median (min–max) | {summary([run['steps'] for run in runs['trainer']], 0)} | "
+        f"{summary(ours_seconds, 1)} | {summary([run['steps'] for run in runs['naive']], 0)} | "
+        f"{summary(naive_seconds, 1)} |"
+    )
+    solved = sum(run["solved"] for run in runs["trainer"])
+    naive_solved = sum(run["solved"] for run in runs["naive"])
+    ratio = statistics.median(naive_seconds) / statistics.median(ours_seconds)
+    bound = "" if naive_solved == len(runs["naive"]) else "at least "
+    lines += [
+        "",
+        f"Trainer: {solved}/{len(runs['trainer'])} seeds reached the target; naive "
+        f"reference: {naive_solved}/{len(runs['naive'])} (budget "
+        f"{report['naive_seconds_budget'] or 'none'} s per seed). Time-to-target speed-up, "
+        f"median naive / median trainer: {bound}{ratio:.1f}×"
+        + (
+            " (a naive run stopped by its budget counts at its budget, so this is a lower bound)."
+            if bound
+            else "."
+        ),
+        (
+            f"Acting alone: the trainer's loop counts {collector['counted_steps_per_s'] / throughput['naive']:.1f}× "
+            f"as many env steps per second as the naive loop; the raw-env ratio (the rollout "
+            f"target, ≥ 25%) is {collector['env_steps_per_s'] / raw:.1%} for all env steps and "
+            f"{collector['counted_steps_per_s'] / raw:.1%} for counted steps."
+        ),
+    ]
+    if report["memory"]:
+        lines += ["", "### Memory (peak RSS of `scripts/train.py --target_return=inf`)", ""]
+        lines += ["| env steps | peak RSS |", "| --- | --- |"]
+        for row in report["memory"]:
+            lines.append(f"| {row['steps']:,} | {row['peak_rss_mib']:,.0f} MiB |")
+    return "\n".join(lines) + "\n"
+
+
+def write_markdown(path: Path, text: str) -> None:
+    """Puts `text` between the markers of `path` (kept otherwise), or writes it whole."""
+    old = path.read_text() if path.exists() else ""
+    if START_MARK in old and END_MARK in old:
+        head, rest = old.split(START_MARK, 1)
+        tail = rest.split(END_MARK, 1)[1]
+        text = f"{head}{START_MARK}\n{text}{END_MARK}{tail}"
+    write_text_atomically(path, text)
+
+
+def write_json(path: Path, report: dict) -> None:
+    """Writes every number of `report` to `path` as indented JSON."""
+    write_text_atomically(path, json.dumps(report, indent=2) + "\n")
