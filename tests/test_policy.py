@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import outputs_in_plain_keras
 
-from reinforce_tf.errors import InputError
+from reinforce_tf.errors import InputError, TrainingError
 from reinforce_tf.policy import (
     build_policy,
     build_value,
@@ -116,7 +116,8 @@ def test_failed_save_leaves_no_file(tmp_path):
                 file.write(b"half")
             raise OSError("disk full")
 
-    with pytest.raises(OSError):
+    # An OSError while writing is a fault of the run, reported in one line (exit 1).
+    with pytest.raises(TrainingError, match=r"policy.keras': disk full; no file was written$"):
         save_policy(Unsaveable(), tmp_path / "policy.keras", {})
     assert list(tmp_path.iterdir()) == []
 
