@@ -126,20 +126,69 @@ def distribution_model(policy: keras.Model) -> keras.Model:
     Raises:
         InputError: `policy` was not built by `build_policy`.
     """
-    layers = {layer.name for layer in policy.layers}
-    if "logits" in layers:
-        outputs = policy.get_layer("logits").output
-    elif {"mean", "log_std"} <= layers:
-        outputs = {name: policy.get_layer(name).output for name in ("mean", "log_std")}
-    else:
-        raise InputError(
-            "is not a reinforce_tf policy: it has no layer named 'logits' or 'mean'/'log_std'",
-            field="policy",
-        )
-    if NORMALIZER not in layers:
+    outputs = _parameter_outputs(policy)
+    if NORMALIZER not in {layer.name for layer in policy.layers}:
         return keras.Model(policy.input, outputs)
     after_normalization = keras.Model(policy.get_layer(NORMALIZER).output, outputs)
     return keras.Model(policy.input, after_normalization(_normalized(policy, policy.input)))
+
+
+def _parameter_outputs(policy: keras.Model):
+    """The logits [B, A], or {"mean", "log_std"} [B, D], of a model `build_policy` made.
+
+    Checks the model is shaped as `build_policy` makes it: a functional model with one
+    float input [B, O] and either a "logits" layer [B, A] under one output [B, A] (the
+    probabilities), or "mean" and "log_std" layers [B, D] under the outputs
+    {"mean", "std"}, each [B, D]. A Sequential model, or any other model that merely has a
+    layer of one of those names, is refused rather than failing later.
+
+    Raises:
+        InputError: naming what does not fit.
+    """
+
+    def refuse(why: str):
+        raise InputError(f"is not a reinforce_tf policy: {why}", field="policy")
+
+    try:
+        observation, output = policy.input, policy.output
+        layers = {layer.name: layer for layer in policy.layers}
+        logits = layers["logits"].output if "logits" in layers else None
+        gaussian = {name: layers[name].output for name in ("mean", "log_std") if name in layers}
+    except (AttributeError, ValueError):  # Sequential, subclassed, or a shared layer
+        refuse("it is not a functional Keras model with one input and defined outputs")
+    if not (_is_batch_of_vectors(observation) and "float" in str(observation.dtype)):
+        refuse("its input must be one float tensor [batch, observation size]")
+    if logits is not None:
+        if not (_is_batch_of_vectors(logits) and _is_batch_of_vectors(output)):
+            refuse("its 'logits' layer and its output must be [batch, actions] tensors")
+        if tuple(output.shape) != tuple(logits.shape):
+            refuse("its output (the probabilities) must have the shape of its 'logits' layer")
+        return logits
+    if len(gaussian) == 2:
+        shape = tuple(getattr(gaussian["mean"], "shape", ()))
+        tensors = [*gaussian.values(), *(output.values() if isinstance(output, dict) else [])]
+        if not (
+            isinstance(output, dict)
+            and set(output) == {"mean", "std"}
+            and all(_is_batch_of_vectors(t) and tuple(t.shape) == shape for t in tensors)
+        ):
+            refuse(
+                "a Gaussian policy's outputs must be {'mean', 'std'} and its 'mean' and "
+                "'log_std' layers [batch, action dims] tensors of one shape"
+            )
+        return gaussian
+    refuse("it has no layer named 'logits' (discrete actions) or 'mean' and 'log_std' (Box)")
+
+
+def _is_batch_of_vectors(tensor) -> bool:
+    """A single symbolic tensor [None, n] with n known."""
+    shape = getattr(tensor, "shape", None)
+    return (
+        isinstance(tensor, keras.KerasTensor)
+        and shape is not None
+        and len(shape) == 2
+        and isinstance(shape[-1], int)
+    )
 
 
 def update_observation_statistics(policy: keras.Model, observations: np.ndarray) -> None:

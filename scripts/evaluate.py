@@ -9,7 +9,7 @@ import numpy as np
 from absl import app, flags
 
 from reinforce_tf import evaluate, load_policy
-from reinforce_tf.training.evaluate import record_video
+from reinforce_tf.training.evaluate import check_video_dir, record_video, recorded_env
 from reinforce_tf.training.saving import load_metadata
 
 _POLICY = flags.DEFINE_string("policy", "policy.keras", "The .keras policy file to load.")
@@ -44,9 +44,11 @@ def main(argv: list[str]) -> None:
 def _evaluate() -> tuple[str, np.ndarray]:
     if _SEED.value < 0:
         raise _cli.InputError(f"must be an integer >= 0; got {_SEED.value}", field="seed")
+    if _VIDEO_DIR.value:
+        check_video_dir(_VIDEO_DIR.value)  # before loading and playing anything
     policy = load_policy(_POLICY.value)
     note = load_metadata(_POLICY.value)
-    env_id = _ENV.value or note.get("env")
+    env_id = _ENV.value or recorded_env(note)
     if not env_id:
         raise _cli.InputError("the policy file does not record its env; pass --env", "env")
     options = {"greedy": _GREEDY.value, "seed": _SEED.value, "trained_on": note}

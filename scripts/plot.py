@@ -15,7 +15,7 @@ from absl import app, flags
 
 from reinforce_tf.errors import InputError
 from reinforce_tf.training.curves import curves, read_run
-from reinforce_tf.training.saving import written_atomically
+from reinforce_tf.training.saving import check_output_file, os_reason, written_atomically
 
 matplotlib.use("Agg")  # files only; no display needed
 import matplotlib.pyplot as plt  # after choosing the backend
@@ -37,10 +37,7 @@ def _plot(folders: list[str]) -> Path:
     if _WINDOW.value <= 0:
         raise InputError(f"must be an integer > 0; got {_WINDOW.value}", field="window")
     out = Path(_OUT.value)
-    if out.suffix != ".png":
-        raise InputError(f'must end in ".png"; got {str(out)!r}', field="out")
-    if not out.parent.is_dir():
-        raise InputError(f"folder {str(out.parent)!r} does not exist", field="out")
+    check_output_file(out, "out", ".png")  # before reading anything
     found = curves([read_run(folder) for folder in folders], window=_WINDOW.value)
     envs = sorted({curve.env for curve in found})
     figure, axes = plt.subplots(1, len(envs), figsize=(5.5 * len(envs), 3.6), squeeze=False)
@@ -66,9 +63,13 @@ def _plot(folders: list[str]) -> Path:
     if _TITLE.value:
         figure.suptitle(_TITLE.value)
     figure.tight_layout()
-    with written_atomically(out) as temporary:  # never a half-written PNG
-        figure.savefig(temporary, dpi=80)
-    plt.close(figure)
+    try:
+        with written_atomically(out) as temporary:  # never a half-written PNG
+            figure.savefig(temporary, dpi=80, format="png")
+    except OSError as error:  # e.g. the disk is full; the old file keeps its bytes
+        raise InputError(f"could not write {str(out)!r}: {os_reason(error)}", field="out") from None
+    finally:
+        plt.close(figure)
     return out
 
 

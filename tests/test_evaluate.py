@@ -1,13 +1,15 @@
 """Evaluation files: videos of episodes, and policies refused for other spaces."""
 
+import os
 import sys
 
 import gymnasium as gym
+import keras
 import numpy as np
 import pytest
 
 from reinforce_tf import InputError, build_policy, save_policy
-from reinforce_tf.training.evaluate import check_fits, evaluate, record_video
+from reinforce_tf.training.evaluate import check_fits, evaluate, record_video, recorded_env
 
 
 def cartpole_policy():
@@ -81,3 +83,90 @@ def test_evaluate_script_refuses_other_spaces_and_records_video(script, tmp_path
     assert done.stderr == ""  # no pygame banner or SDL noise
     assert done.stdout.startswith("videos saved in videos\nCartPole-v1, 1 episodes")
     assert [p.name for p in (tmp_path / "videos").iterdir()] == ["CartPole-v1-episode-0.mp4"]
+
+
+# Issue 10, defect 5: text from the policy file went raw into one-line messages.
+
+
+def test_note_text_is_quoted_printable_in_the_refusal():
+    note = {
+        "env": "CartPole-v1\x1b[2J",  # an ANSI "clear screen"
+        "observation_space": "Box(4,)\nerror: forged second line",
+        "action_space": "Discrete(2)" + "x" * 500,
+    }
+    with pytest.raises(InputError) as error:
+        check_fits(cartpole_policy(), gym.spaces.Box(-1, 1, (6,)), gym.spaces.Discrete(3), note)
+    message = str(error.value)
+    assert message.isprintable()
+    assert message.startswith(
+        "policy: was trained on CartPole-v1\\x1b[2J with observation space "
+        "Box(4,)\\nerror: forged second line and action space Discrete(2)xxx"
+    )
+    # The 511-character action space is cut to 200 characters, the last one "…".
+    assert ("Discrete(2)" + "x" * 188 + "…; the env has") in message
+
+
+def test_note_env_that_is_not_an_id_is_refused_quoted():
+    assert recorded_env({"env": "ale_py:ALE/Pong-v5"}) == "ale_py:ALE/Pong-v5"
+    assert recorded_env({}) is None
+    for env in ("CartPole-v1\x1b[31m", "CartPole v1", 7, "x" * 300):
+        with pytest.raises(InputError) as error:
+            recorded_env({"env": env})
+        message = str(error.value)
+        assert message.startswith("policy: the policy file records the env ")
+        assert message.endswith(", which is not a Gymnasium id; pass --env")
+        assert message.isprintable() and len(message) < 200
+
+
+# Defect 7: an unwritable --video_dir was found only after playing.
+
+
+def test_video_dir_that_cannot_be_made_is_refused_before_playing(tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("")
+    cases = {
+        tmp_path / "file": f"{str(tmp_path / 'file')!r} is a file",
+        tmp_path / "file" / "videos": (
+            f"{str(tmp_path / 'file')!r} is a file; cannot make the folder "
+            f"{str(tmp_path / 'file' / 'videos')!r} in it"
+        ),
+    }
+    for video_dir, reason in cases.items():
+        with pytest.raises(InputError) as error:
+            record_video(cartpole_policy(), "CartPole-v1", 1, video_dir)
+        assert str(error.value) == f"video_dir: {reason}"
+    # A folder without write permission (simulated: this check must hold for root too,
+    # whom a chmod 0500 does not stop).
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    with pytest.raises(InputError) as error:
+        record_video(cartpole_policy(), "CartPole-v1", 1, tmp_path / "a" / "videos")
+    assert str(error.value) == (
+        f"video_dir: folder {str(tmp_path)!r} is not writable; cannot make the folder "
+        f"{str(tmp_path / 'a' / 'videos')!r} in it"
+    )
+    assert [p.name for p in tmp_path.iterdir()] == ["file"]  # nothing made or played
+
+
+def test_evaluate_script_refuses_bad_files_in_one_line(script, tmp_path):
+    # Defect 6: a Keras model with a layer named "logits" (Sequential: no `.input`).
+    keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="logits")]).save(
+        tmp_path / "sequential.keras"
+    )
+    # Defect 5: a note whose env carries an ANSI escape and a newline.
+    save_policy(cartpole_policy(), tmp_path / "ansi.keras", {"env": "CartPole-v1\x1b[2J\nx"})
+    (tmp_path / "file").write_text("")
+    expected = {
+        ("--policy=sequential.keras", "--env=CartPole-v1"): (
+            "error: --policy: is not a reinforce_tf policy: it is not a functional Keras model "
+            "with one input and defined outputs"
+        ),
+        ("--policy=ansi.keras",): (
+            "error: --policy: the policy file records the env 'CartPole-v1\\x1b[2J\\nx', which "
+            "is not a Gymnasium id; pass --env"
+        ),
+        ("--policy=ansi.keras", "--video_dir=file/videos"): (
+            "error: --video_dir: 'file' is a file; cannot make the folder 'file/videos' in it"
+        ),
+    }
+    for flags, line in expected.items():
+        done = script("evaluate.py", *flags, cwd=tmp_path)
+        assert (done.returncode, done.stderr, done.stdout) == (2, line + "\n", "")

@@ -59,3 +59,75 @@ def test_plot_script_writes_a_png(script, tmp_path):
     done = script("plot.py", "nowhere", cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr.strip() == "error: 'nowhere' is not a run folder: it has no episodes.csv"
+
+
+# Issue 10, defect 8: a damaged run folder or an unwritable --out was a traceback.
+
+HEADER = "episode,step,return,length,wall_time\n"
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        (b"\xff\xfe\x00garbage\n", "it is not UTF-8 text"),
+        (b"a,b\n1,2\n", "its first line is not the header episode,step,return,length,wall_time"),
+        (HEADER.encode() + b"1,20,10.0,20\n", "line 2 has 4 fields, not 5"),
+        (HEADER.encode() + b"1,x\x1b[2J,10.0,20,0.0\n", "line 2 has a step or return that is"),
+        (HEADER.encode() + b"1,20,10.0,20,0.0\n2,10,5.0,20,0.0\n", "its steps go down at line 3"),
+    ],
+)
+def test_read_run_refuses_a_damaged_episodes_csv(tmp_path, text, reason):
+    (tmp_path / "episodes.csv").write_bytes(text)
+    with pytest.raises(InputError) as error:
+        read_run(tmp_path)
+    message = str(error.value)
+    assert message.startswith(f"{str(tmp_path / 'episodes.csv')!r} is not a valid episodes.csv: ")
+    assert reason in message and message.isprintable()
+
+
+def test_read_run_ignores_a_partial_last_line(tmp_path):
+    (tmp_path / "episodes.csv").write_text(HEADER + "1,20,10.0,20,0.0\n2,40,3")  # mid-write
+    run = read_run(tmp_path)
+    np.testing.assert_array_equal(run.steps, [20])
+    np.testing.assert_allclose(run.returns, [10.0])
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        (b'{"env": "CartPole-v1"', "is not valid JSON: Expecting ',' delimiter at line 1"),
+        (b"\xff{}", "is not valid JSON: it is not UTF-8 text"),
+        (b"[1, 2]", "is not a run's config: not a JSON object"),
+        (b'{"env": ["CartPole-v1"]}', "is not a run's config: its env is not text"),
+    ],
+)
+def test_read_run_refuses_a_damaged_config(tmp_path, text, reason):
+    (tmp_path / "episodes.csv").write_text(HEADER + "1,20,10.0,20,0.0\n")
+    (tmp_path / "config.json").write_bytes(text)
+    with pytest.raises(InputError) as error:
+        read_run(tmp_path)
+    assert str(error.value).startswith(f"{str(tmp_path / 'config.json')!r} {reason}")
+
+
+def test_plot_script_refuses_damaged_runs_and_unwritable_out_in_one_line(script, tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "episodes.csv").write_text(HEADER + "1,20,10.0,20,0.0\n")
+    (tmp_path / "run" / "config.json").write_text("{not json")
+    (tmp_path / "file").write_text("")
+    (tmp_path / "x.png").mkdir()
+    (tmp_path / "kept.png").write_bytes(b"old bytes")
+    expected = {
+        ("run", "--out=kept.png"): (
+            "error: 'run/config.json' is not valid JSON: Expecting property name enclosed in "
+            "double quotes at line 1 column 2"
+        ),
+        ("run", "--out=file/curve.png"): "error: --out: 'file' is not a folder",
+        ("run", "--out=x.png"): "error: --out: 'x.png' is a folder; give a file name ending "
+        'in ".png"',
+        ("run", "--out=missing/curve.png"): "error: --out: folder 'missing' does not exist",
+    }
+    for args, line in expected.items():
+        done = script("plot.py", *args, cwd=tmp_path)
+        assert (done.returncode, done.stderr, done.stdout) == (2, line + "\n", "")
+    assert (tmp_path / "kept.png").read_bytes() == b"old bytes"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "kept.png", "run", "x.png"]

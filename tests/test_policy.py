@@ -3,11 +3,12 @@
 import re
 
 import gymnasium as gym
+import keras
 import numpy as np
 import pytest
 from conftest import outputs_in_plain_keras
 
-from reinforce_tf.errors import InputError
+from reinforce_tf.errors import InputError, TrainingError
 from reinforce_tf.policy import (
     build_policy,
     build_value,
@@ -116,7 +117,8 @@ def test_failed_save_leaves_no_file(tmp_path):
                 file.write(b"half")
             raise OSError("disk full")
 
-    with pytest.raises(OSError):
+    # An OSError while writing is a fault of the run, reported in one line (exit 1).
+    with pytest.raises(TrainingError, match=r"policy.keras': disk full; no file was written$"):
         save_policy(Unsaveable(), tmp_path / "policy.keras", {})
     assert list(tmp_path.iterdir()) == []
 
@@ -130,6 +132,70 @@ def test_policy_for_other_spaces_is_refused():
     check_fits(gaussian, BOX4, gym.spaces.Box(-2.0, 2.0, (2,)))
     with pytest.raises(InputError, match="policy: .*size 4 and 2 action outputs.*Box.*\\(1,\\)"):
         check_fits(gaussian, BOX4, gym.spaces.Box(-2.0, 2.0, (1,)))
+
+
+def _functional(inputs, outputs):
+    return keras.Model(inputs, outputs)
+
+
+def _not_policies():
+    """Keras models with a layer named like ours that build_policy would never make."""
+    sequential = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="logits")])
+    integer = keras.Input((4,), dtype="int32")
+    first, second = keras.Input((4,)), keras.Input((3,))
+    joined = keras.layers.Concatenate()([first, second])
+    image = keras.Input((8, 8, 3))
+    vector = keras.Input((4,))
+    logits = keras.layers.Dense(3, name="logits")(vector)
+    mean = keras.layers.Dense(2, name="mean")(vector)
+    log_std = keras.layers.Dense(2, name="log_std")(vector)
+    return {
+        # Issue 10: Sequential has `policy.input` undefined → AttributeError before the fix.
+        "sequential": (sequential, "not a functional Keras model"),
+        "integer input": (
+            _functional(integer, keras.layers.Dense(2, name="logits")(integer)),
+            "one float tensor",
+        ),
+        "two inputs": (
+            _functional([first, second], keras.layers.Dense(2, name="logits")(joined)),
+            "one float tensor",
+        ),
+        "image input": (
+            _functional(image, keras.layers.Dense(2, name="logits")(image)),
+            "one float tensor",
+        ),
+        "logits not the output's shape": (
+            _functional(vector, keras.layers.Dense(5)(logits)),
+            "shape of its 'logits' layer",
+        ),
+        "gaussian with one output": (
+            _functional(vector, keras.layers.Add()([mean, log_std])),
+            "outputs must be {'mean', 'std'}",
+        ),
+        "no named layer": (
+            _functional(vector, keras.layers.Dense(2)(vector)),
+            "no layer named 'logits'",
+        ),
+    }
+
+
+@pytest.mark.parametrize("case", list(_not_policies()))
+def test_other_keras_models_are_refused_as_not_a_policy(case):
+    model, why = _not_policies()[case]
+    with pytest.raises(InputError) as error:
+        distribution_model(model)
+    message = str(error.value)
+    assert message.startswith("policy: is not a reinforce_tf policy: ")
+    assert why in message and "\n" not in message
+
+
+def test_saved_policies_of_both_kinds_pass_the_policy_check(tmp_path):
+    for action_space in (gym.spaces.Discrete(2), gym.spaces.Box(-1.0, 1.0, (2,))):
+        for normalize in (False, True):
+            policy = build_policy(BOX4, action_space, (3,), normalize_observations=normalize)
+            loaded = load_policy(save_policy(policy, tmp_path / "p.keras", {}))
+            for model in (policy, loaded):
+                distribution_model(model)  # no error
 
 
 def test_observation_statistics_are_the_running_mean_and_variance():

@@ -7,6 +7,8 @@ compares with the target. Runs of one experiment (configs equal but for the seed
 run's paths and budget) are put on one grid and reduced to mean, min and max.
 """
 
+import csv
+import io
 import json
 import warnings
 from pathlib import Path
@@ -15,8 +17,9 @@ from typing import NamedTuple
 import numpy as np
 
 from reinforce_tf.errors import InputError
-from reinforce_tf.training.episode_log import EPISODES_NAME, read_episodes
+from reinforce_tf.training.episode_log import COLUMNS, EPISODES_NAME
 from reinforce_tf.training.run_folder import CONFIG_NAME
+from reinforce_tf.training.saving import os_reason, printable
 
 # Config fields that do not make a different experiment: runs differing only in these are
 # seeds of one curve.
@@ -67,17 +70,75 @@ def read_run(folder: str | Path) -> Run:
     """Reads `folder/episodes.csv` (and config.json).
 
     Raises:
-        InputError: the folder has no episodes.csv or no episode in it.
+        InputError: the folder has no episodes.csv or no episode in it, or one of the two
+            files is unreadable or not what the trainer writes (named, with the reason).
     """
     folder = Path(folder)
     if not (folder / EPISODES_NAME).is_file():
         raise InputError(f"{str(folder)!r} is not a run folder: it has no {EPISODES_NAME}")
-    episodes = read_episodes(folder / EPISODES_NAME)
-    if len(episodes["step"]) == 0:
+    steps, returns = _read_episodes(folder / EPISODES_NAME)
+    if len(steps) == 0:
         raise InputError(f"{str(folder / EPISODES_NAME)!r} holds no finished episode yet")
     config_path = folder / CONFIG_NAME
-    config = json.loads(config_path.read_text()) if config_path.is_file() else {}
-    return Run(folder, config, episodes["step"], episodes["return"])
+    config = _read_config(config_path) if config_path.is_file() else {}
+    return Run(folder, config, steps, returns)
+
+
+def _read_episodes(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """[E] int64 end steps and [E] float64 returns of an episodes.csv, checked strictly.
+
+    A partial last line is ignored (the trainer may be writing it now), as the trainer
+    does; anything else that is not the trainer's format is refused.
+    """
+
+    def refuse(why: str):
+        raise InputError(f"{str(path)!r} is not a valid {EPISODES_NAME}: {printable(why)}")
+
+    try:
+        text = path.read_text(encoding="utf-8")
+        rows = list(csv.reader(io.StringIO(text[: text.rfind("\n") + 1])))
+    except UnicodeDecodeError:
+        refuse("it is not UTF-8 text")
+    except OSError as error:
+        raise InputError(f"cannot read {str(path)!r}: {os_reason(error)}") from None
+    except csv.Error as error:
+        refuse(str(error))
+    if not rows or tuple(rows[0]) != COLUMNS:
+        refuse(f"its first line is not the header {','.join(COLUMNS)}")
+    steps, returns = [], []
+    for line, row in enumerate(rows[1:], start=2):
+        if len(row) != len(COLUMNS):
+            refuse(f"line {line} has {len(row)} fields, not {len(COLUMNS)}")
+        try:
+            steps.append(int(row[1]))
+            returns.append(float(row[2]))
+        except ValueError:
+            refuse(f"line {line} has a step or return that is not a number: {row[1:3]}")
+    steps, returns = np.asarray(steps, np.int64), np.asarray(returns, np.float64)
+    if np.any(np.diff(steps) < 0):
+        line = int(np.argmax(np.diff(steps) < 0)) + 3  # header + 1-based + the later row
+        refuse(f"its steps go down at line {line} (the trainer writes them in order)")
+    return steps, returns
+
+
+def _read_config(path: Path) -> dict:
+    """A run's config.json, which must be a JSON object."""
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise InputError(f"cannot read {str(path)!r}: {os_reason(error)}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{str(path)!r} is not valid JSON: it is not UTF-8 text") from None
+    except json.JSONDecodeError as error:
+        raise InputError(
+            f"{str(path)!r} is not valid JSON: {error.msg} at line {error.lineno} column "
+            f"{error.colno}"
+        ) from None
+    if not isinstance(config, dict):
+        raise InputError(f"{str(path)!r} is not a run's config: not a JSON object")
+    if not isinstance(config.get("env", ""), str):
+        raise InputError(f"{str(path)!r} is not a run's config: its env is not text")
+    return config
 
 
 def running_mean(steps: np.ndarray, returns: np.ndarray, grid: np.ndarray, window: int):

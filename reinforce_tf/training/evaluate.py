@@ -1,6 +1,7 @@
 """Run a policy (sampled or greedy) for whole episodes and report the returns; record video."""
 
 import os
+import re
 from pathlib import Path
 
 import gymnasium as gym
@@ -11,6 +12,11 @@ from reinforce_tf.errors import InputError
 from reinforce_tf.policy import distribution_model, make_actor
 from reinforce_tf.training.envs import env_spec, make_vector_env, to_env_actions
 from reinforce_tf.training.rollout import RolloutCollector, split_episodes
+from reinforce_tf.training.saving import printable
+
+# What a Gymnasium id can hold: [module:][namespace/]name[-vN], each part of word characters,
+# dots and dashes (gymnasium.envs.registration's ENV_ID_RE, loosened), at most 200 of them.
+ENV_ID = re.compile(r"[\w.:/-]{1,200}", re.ASCII)
 
 # Envs stepped in parallel while evaluating; each plays its share of the episodes.
 EVAL_NUM_ENVS = 16
@@ -70,10 +76,12 @@ def record_video(
         [episodes] float64 undiscounted returns.
 
     Raises:
-        InputError: moviepy or the env's renderer is missing, or as `evaluate`.
+        InputError: moviepy or the env's renderer is missing, `video_dir` could not be
+            written (checked before playing), or as `evaluate`.
     """
     _check_episodes(episodes)
     env_spec(env_id)
+    check_video_dir(video_dir)
     try:
         import moviepy  # noqa: F401 (RecordVideo imports it lazily, after playing)
     except ImportError:
@@ -108,6 +116,46 @@ def record_video(
         env.close()
 
 
+def check_video_dir(video_dir: str | os.PathLike) -> None:
+    """Fails before playing if `video_dir` is not, and cannot be made, a writable folder.
+
+    Nothing is created here: `RecordVideo` makes the missing folders when it starts.
+
+    Raises:
+        InputError: naming `video_dir` and what is in the way.
+    """
+    path = Path(video_dir)
+    existing = path
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        kind = "a file" if existing.is_file() else "not a folder"
+        made = "" if existing == path else f"; cannot make the folder {str(path)!r} in it"
+        raise InputError(f"{str(existing)!r} is {kind}{made}", field="video_dir")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        made = "" if existing == path else f"; cannot make the folder {str(path)!r} in it"
+        raise InputError(f"folder {str(existing)!r} is not writable{made}", field="video_dir")
+
+
+def recorded_env(note: dict) -> str | None:
+    """The env id a policy file's note records; None when it records none.
+
+    Raises:
+        InputError: the note's env is not text that could be a Gymnasium id (such as
+            "CartPole-v1" or "ale_py:ALE/Pong-v5"); it is quoted printable, never raw.
+    """
+    env = note.get("env")
+    if env is None or env == "":
+        return None
+    if not (isinstance(env, str) and ENV_ID.fullmatch(env)):
+        raise InputError(
+            f"the policy file records the env {printable(repr(env), 80)}, which is not a "
+            "Gymnasium id; pass --env",
+            field="policy",
+        )
+    return env
+
+
 def _play(env: gym.Env, act, seed: int) -> float:
     """One episode in a single env; its undiscounted return."""
     observation, _ = env.reset(seed=seed)
@@ -132,8 +180,8 @@ def check_fits(
         trained_on: the policy file's note; when it records the spaces, the message names
             them, else the sizes read from the model.
     """
+    parameters = distribution_model(policy).output  # logits, or {"mean", "log_std"}; checks
     observation_size = policy.input_shape[-1]
-    parameters = distribution_model(policy).output  # logits, or {"mean", "log_std"}
     discrete = not isinstance(parameters, dict)
     action_size = (parameters if discrete else parameters["mean"]).shape[-1]
     env_discrete = isinstance(action_space, gym.spaces.Discrete)
@@ -146,9 +194,13 @@ def check_fits(
         return
     trained_on = trained_on or {}
     if "observation_space" in trained_on and "action_space" in trained_on:
+        # The note is text from a file: quote it printable and short, never raw.
+        env, observations, actions = (
+            printable(trained_on.get(key, "an env"))
+            for key in ("env", "observation_space", "action_space")
+        )
         made = (
-            f"was trained on {trained_on.get('env', 'an env')} with observation space "
-            f"{trained_on['observation_space']} and action space {trained_on['action_space']}"
+            f"was trained on {env} with observation space {observations} and action space {actions}"
         )
     else:
         kind = "discrete" if discrete else "continuous"

@@ -4,35 +4,63 @@ The note (`reinforce_tf.json` inside the `.keras` zip, ignored by Keras) records
 id and spaces the policy was trained on, so `evaluate` needs no `--env`. Writes go to a
 temporary file in the same folder, renamed into place, so a crash never leaves a
 truncated policy behind.
+
+Output files (the policy, `best.keras`, and every file written through
+`written_atomically`) keep these promises:
+- a bad path (a folder, a folder that is missing or not writable, a link that loops) is
+  refused by `check_output_file` before any work, naming the flag;
+- a failed write (disk full, I/O error) leaves the old file with its bytes and no temporary
+  file behind;
+- overwriting keeps the old file's permission bits; a new file gets 0666 less the umask;
+- a symbolic link is followed: the link stays, and the file it points to is replaced
+  atomically (the temporary file is made in the target's folder).
 """
 
 import contextlib
+import errno
 import json
 import os
+import stat
 import tempfile
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import keras
 
-from reinforce_tf.errors import InputError
+from reinforce_tf.errors import InputError, TrainingError
+
+if TYPE_CHECKING:
+    from reinforce_tf.config import TrainConfig
 
 METADATA_NAME = "reinforce_tf.json"
+
+# Text read from a file and quoted in a message is cut to this many characters.
+MAX_QUOTED = 200
 
 
 def save_policy(policy: keras.Model, path: str | os.PathLike, metadata: dict) -> Path:
     """Atomically writes `policy` and `metadata` (JSON-able) to `path` (a .keras file).
 
     Raises:
-        InputError: the folder does not exist or the name does not end in ".keras".
+        InputError: `path` is refused by `check_save_path`.
+        TrainingError: the write failed (e.g. the disk is full); the file at `path`, if
+            any, keeps its bytes and no temporary file is left.
     """
     path = Path(path)
     check_save_path(path)
-    with written_atomically(path) as temporary:
-        policy.save(temporary)
-        with zipfile.ZipFile(temporary, "a") as archive:
-            archive.writestr(METADATA_NAME, json.dumps(metadata, indent=2))
+    existed = os.path.exists(path)  # through a link: its target
+    try:
+        with written_atomically(path) as temporary:
+            policy.save(temporary)
+            with zipfile.ZipFile(temporary, "a") as archive:
+                archive.writestr(METADATA_NAME, json.dumps(metadata, indent=2))
+    except OSError as error:
+        kept = "the existing file is unchanged" if existed else "no file was written"
+        raise TrainingError(
+            f"could not write the policy to {str(path)!r}: {os_reason(error)}; {kept}"
+        ) from error
     return path
 
 
@@ -49,25 +77,82 @@ def written_atomically(path: str | os.PathLike) -> Iterator[str]:
     """Yields a temporary path beside `path` to write; on success, renames it into place.
 
     The file is synced to disk before the rename, so readers (and a crash) see the old file
-    or the complete new one, never a partial one. On error the temporary file is removed.
-    It gets the permissions a plainly created file would (0666 less the umask).
+    or the complete new one, never a partial one. On error the temporary file is removed
+    and the old file keeps its bytes. The new file keeps the old one's permission bits, or,
+    for a new file, gets those a plainly created file would (0666 less the umask). A
+    symbolic link at `path` stays: the file it points to is replaced, through a temporary
+    file in that file's folder (a rename is atomic only within one file system).
+
+    Raises:
+        OSError: the write failed, or `path` is a symbolic link that loops.
     """
-    path = Path(path)
+    target = Path(os.path.realpath(path))
+    if target.is_symlink():  # realpath gives up on a loop and returns a link
+        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(path))
     descriptor, temporary = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent
+        prefix=f".{target.name}.", suffix=target.suffix, dir=target.parent
     )
     os.close(descriptor)
     try:
         yield temporary
         with open(temporary, "rb") as file:
             os.fsync(file.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, path)
+        os.chmod(temporary, _mode_for(target))
+        os.replace(temporary, target)
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
+
+
+def _mode_for(target: Path) -> int:
+    """The permission bits of the file at `target`, else 0666 less the umask."""
+    with contextlib.suppress(FileNotFoundError):
+        return stat.S_IMODE(os.stat(target).st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def check_output_file(
+    path: str | os.PathLike, field: str, suffix: str, role: str | None = None
+) -> None:
+    """Fails early, before any work, on a path a file could not be written to.
+
+    A symbolic link is judged by the file it points to, as `written_atomically` writes
+    there.
+
+    Args:
+        field: the flag or config field named in the message.
+        suffix: the ending the name must have, such as ".keras".
+        role: how the message names the file when it is not `field`'s own value, e.g.
+            "'runs/best.keras' (the best policy, kept beside it)"; default: the quoted path.
+
+    Raises:
+        InputError: naming `field`, the path, and what is wrong.
+    """
+    path = Path(path)
+    shown = role or repr(str(path))
+    if path.suffix != suffix:
+        raise InputError(f'must end in "{suffix}"; got {str(path)!r}', field=field)
+    target = Path(os.path.realpath(path))
+    linked = os.path.islink(path)
+    if target.is_symlink():
+        raise InputError(f"{shown} is a symbolic link that loops", field=field)
+    via = f" (where the link {shown} points)" if linked else ""
+    if target.is_dir():
+        named = (
+            f"{shown} points to the folder {str(target)!r}" if linked else f"{shown} is a folder"
+        )
+        raise InputError(f'{named}; give a file name ending in "{suffix}"', field=field)
+    if os.path.lexists(target) and not target.is_file():
+        raise InputError(f"{shown} exists and is not a regular file", field=field)
+    folder = target.parent if linked else path.parent
+    if not os.path.lexists(folder):
+        raise InputError(f"folder {str(folder)!r}{via} does not exist", field=field)
+    if not folder.is_dir():
+        raise InputError(f"{str(folder)!r}{via} is not a folder", field=field)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"folder {str(folder)!r}{via} is not writable", field=field)
 
 
 def check_save_path(path: str | os.PathLike) -> None:
@@ -76,13 +161,21 @@ def check_save_path(path: str | os.PathLike) -> None:
     Raises:
         InputError: naming `save_path` and what is allowed.
     """
-    path = Path(path)
-    if path.suffix != ".keras":
-        raise InputError(f'must end in ".keras"; got {str(path)!r}', field="save_path")
-    if not path.parent.is_dir():
-        raise InputError(f"folder {str(path.parent)!r} does not exist", field="save_path")
-    if not os.access(path.parent, os.W_OK):
-        raise InputError(f"folder {str(path.parent)!r} is not writable", field="save_path")
+    check_output_file(path, "save_path", ".keras")
+
+
+def check_output_paths(config: "TrainConfig") -> None:
+    """Fails early, before any training, on any output file (outside the run folder) that
+    could not be written: `save_path`, and `best.keras` beside it when evaluating.
+
+    Raises:
+        InputError: naming `save_path` (the flag that places both files).
+    """
+    check_save_path(config.save_path)
+    if config.eval_every:
+        best = config.best_path
+        role = f"{str(best)!r} (the best evaluated policy, kept beside it)"
+        check_output_file(best, "save_path", ".keras", role=role)
 
 
 def load_policy(path: str | os.PathLike) -> keras.Model:
@@ -92,21 +185,69 @@ def load_policy(path: str | os.PathLike) -> keras.Model:
         InputError: the file is missing or not a valid `.keras` model.
     """
     path = Path(path)
+    shown = repr(str(path))
+    if path.is_dir():
+        raise InputError(f"{shown} is a folder, not a .keras file", field="policy")
     if not path.is_file():
-        raise InputError(f"no such file: {str(path)!r}", field="policy")
+        raise InputError(f"no such file: {shown}", field="policy")
+    if path.suffix not in (".keras", ".h5"):
+        raise InputError(
+            f'must be a .keras file (or a legacy Keras ".h5" one); got {shown}', field="policy"
+        )
+    problem = _keras_zip_problem(path) if path.suffix == ".keras" else None
+    if problem:
+        raise InputError(f"{shown} is not a readable .keras model file: {problem}", field="policy")
     try:
         return keras.saving.load_model(path)
     except Exception as error:  # noqa: BLE001 (Keras raises many types for a damaged file)
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        reason = str(error).splitlines()[0] if str(error).strip() else type(error).__name__
         raise InputError(
-            f"{str(path)!r} is not a readable .keras model file ({reason})", field="policy"
+            f"{shown} is not a readable .keras model file ({printable(reason)})", field="policy"
         ) from None
 
 
+def _keras_zip_problem(path: Path) -> str | None:
+    """What makes `path` something other than a whole `.keras` zip; None if nothing."""
+    try:
+        if not zipfile.is_zipfile(path):
+            return "it is not a zip archive (damaged, cut short, or another kind of file)"
+        with zipfile.ZipFile(path) as archive:
+            if "config.json" not in archive.namelist():
+                return "the zip archive has no config.json (it is not a saved Keras model)"
+            damaged = archive.testzip()  # reads every member and checks its CRC
+    except (OSError, zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as error:
+        return f"the zip archive is damaged ({printable(os_reason(error))})"
+    if damaged is not None:
+        return f"the zip archive is damaged (member {printable(damaged)!r} fails its CRC check)"
+    return None
+
+
 def load_metadata(path: str | os.PathLike) -> dict:
-    """The JSON note saved with a policy; {} for a .keras file written by someone else."""
+    """The JSON note saved with a policy; {} for a .keras file written by someone else (or
+    a note that is not a JSON object). Its text is as read: quote it through `printable`."""
     try:
         with zipfile.ZipFile(path) as archive:
-            return json.loads(archive.read(METADATA_NAME))
-    except (KeyError, zipfile.BadZipFile, json.JSONDecodeError):
+            note = json.loads(archive.read(METADATA_NAME))
+    except (KeyError, zipfile.BadZipFile, ValueError, OSError):  # ValueError: bad JSON, UTF-8
         return {}
+    return note if isinstance(note, dict) else {}
+
+
+def printable(text: object, limit: int = MAX_QUOTED) -> str:
+    """`text` (e.g. read from a file) made safe for a one-line message.
+
+    Unprintable characters (ANSI escape codes, newlines, bidi overrides) are written as in
+    a Python literal (an ESC character becomes the four characters `\\x1b`), and the
+    result is cut to `limit` characters, the last one "…".
+    """
+    escaped = "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(text)
+    )
+    return escaped if len(escaped) <= limit else escaped[: limit - 1] + "…"
+
+
+def os_reason(error: BaseException) -> str:
+    """The OS's words for a failed file operation ("No space left on device")."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error) or type(error).__name__

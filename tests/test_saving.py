@@ -1,0 +1,237 @@
+"""Output files: paths refused up front, modes and links kept, failed writes, damaged files."""
+
+import errno
+import os
+import stat
+import zipfile
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from reinforce_tf import InputError, TrainConfig, build_policy
+from reinforce_tf.errors import TrainingError
+from reinforce_tf.training.saving import (
+    check_output_file,
+    check_output_paths,
+    check_save_path,
+    load_metadata,
+    load_policy,
+    printable,
+    save_policy,
+    write_text_atomically,
+)
+
+BOX4 = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
+
+
+def small_policy(seed: int = 0):
+    return build_policy(BOX4, gym.spaces.Discrete(2), (3,), seed=seed)
+
+
+def leftovers(folder) -> list[str]:
+    """Temporary files `written_atomically` would leave: hidden names."""
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+# Defect 1: a folder at the save path was found only when saving, after the whole run.
+
+
+def test_save_path_naming_a_folder_is_refused_up_front(tmp_path):
+    (tmp_path / "x.keras").mkdir()
+    with pytest.raises(InputError) as error:
+        check_save_path(tmp_path / "x.keras")
+    assert str(error.value) == (
+        f'save_path: {str(tmp_path / "x.keras")!r} is a folder; give a file name ending in ".keras"'
+    )
+    # A link to a folder, too, as the write would follow it.
+    (tmp_path / "link.keras").symlink_to(tmp_path / "x.keras")
+    with pytest.raises(InputError, match="link.keras' points to the folder .*x.keras'"):
+        check_save_path(tmp_path / "link.keras")
+    # The parent is a file, not a folder.
+    (tmp_path / "file").write_text("")
+    with pytest.raises(InputError, match=r"save_path: '.*file' is not a folder$"):
+        check_save_path(tmp_path / "file" / "p.keras")
+
+
+def test_every_output_path_is_checked_before_training(tmp_path):
+    # best.keras beside save_path is written only when evaluating: a folder there is an
+    # error then, and only then, named through the flag that places it.
+    (tmp_path / "best.keras").mkdir()
+    save_path = str(tmp_path / "policy.keras")
+    check_output_paths(TrainConfig(save_path=save_path))
+    with pytest.raises(InputError) as error:
+        check_output_paths(TrainConfig(save_path=save_path, eval_every=1000))
+    assert str(error.value) == (
+        f"save_path: {str(tmp_path / 'best.keras')!r} (the best evaluated policy, kept beside "
+        'it) is a folder; give a file name ending in ".keras"'
+    )
+
+
+def test_train_script_refuses_a_folder_at_save_path_before_training(script, tmp_path):
+    (tmp_path / "x.keras").mkdir()
+    done = script("train.py", "--save_path=x.keras", "--total_steps=20000", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "error: --save_path: 'x.keras' is a folder; give a file name ending in \".keras\""
+    )
+    assert [p.name for p in tmp_path.iterdir()] == ["x.keras"]  # no run folder, nothing
+    assert list((tmp_path / "x.keras").iterdir()) == []
+
+
+# Defect 2: overwriting widened a 0600 file to 0644 and replaced a link by a plain file.
+
+
+def test_overwriting_keeps_the_file_mode(tmp_path):
+    path = tmp_path / "policy.keras"
+    previous = os.umask(0o022)  # a new file would be 0666 & ~0022 = 0644
+    try:
+        save_policy(small_policy(), path, {})
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644
+        path.chmod(0o600)
+        save_policy(small_policy(seed=1), path, {"env": "CartPole-v1"})
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_metadata(path) == {"env": "CartPole-v1"}  # it is the new file
+    assert leftovers(tmp_path) == []
+
+
+def test_a_symlink_at_the_save_path_is_written_through(tmp_path):
+    (tmp_path / "store").mkdir()
+    (tmp_path / "here").mkdir()
+    target = tmp_path / "store" / "real.keras"
+    link = tmp_path / "here" / "policy.keras"
+    save_policy(small_policy(), target, {"which": "old"})
+    target.chmod(0o640)
+    link.symlink_to(os.path.relpath(target, link.parent))
+    save_policy(small_policy(seed=1), link, {"which": "new"})
+    assert link.is_symlink() and link.resolve() == target.resolve()
+    assert load_metadata(target) == {"which": "new"}
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    np.testing.assert_allclose(
+        load_policy(link).get_weights()[0], small_policy(seed=1).get_weights()[0]
+    )
+    assert leftovers(tmp_path / "store") == leftovers(tmp_path / "here") == []
+    # A dangling link creates its target, like a shell redirection.
+    (tmp_path / "here" / "new.keras").symlink_to(tmp_path / "store" / "made.keras")
+    save_policy(small_policy(), tmp_path / "here" / "new.keras", {})
+    assert (tmp_path / "store" / "made.keras").is_file()
+    # Text files written atomically follow links the same way.
+    (tmp_path / "here" / "notes.txt").symlink_to(tmp_path / "store" / "notes.txt")
+    write_text_atomically(tmp_path / "here" / "notes.txt", "hello\n")
+    assert (tmp_path / "store" / "notes.txt").read_text() == "hello\n"
+    assert (tmp_path / "here" / "notes.txt").is_symlink()
+
+
+def test_links_that_loop_or_lead_nowhere_are_refused(tmp_path):
+    loop = tmp_path / "loop.keras"
+    loop.symlink_to(tmp_path / "loop.keras")
+    with pytest.raises(
+        InputError, match=r"save_path: '.*loop.keras' is a symbolic link that loops"
+    ):
+        check_save_path(loop)
+    dangling = tmp_path / "dangling.keras"
+    dangling.symlink_to(tmp_path / "missing" / "p.keras")
+    with pytest.raises(
+        InputError,
+        match=r"save_path: folder '.*missing' \(where the link '.*dangling.keras' points\) "
+        r"does not exist$",
+    ):
+        check_save_path(dangling)
+
+
+# Defect 3: disk full while saving was a traceback.
+
+
+def test_disk_full_while_saving_is_one_line_and_keeps_the_old_bytes(tmp_path, monkeypatch):
+    path = tmp_path / "policy.keras"
+    save_policy(small_policy(), path, {"which": "old"})
+    old = path.read_bytes()
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(zipfile.ZipFile, "writestr", no_space)  # inside the write
+    with pytest.raises(TrainingError) as error:
+        save_policy(small_policy(seed=1), path, {"which": "new"})
+    assert str(error.value) == (
+        f"could not write the policy to {str(path)!r}: No space left on device; the existing "
+        "file is unchanged"
+    )
+    monkeypatch.undo()
+    assert path.read_bytes() == old
+    assert [p.name for p in tmp_path.iterdir()] == ["policy.keras"]  # no temporary file
+
+
+# Defect 4: a damaged .keras file was reported as "File not found".
+
+
+def damaged_files(tmp_path):
+    good = save_policy(small_policy(), tmp_path / "good.keras", {})
+    data = good.read_bytes()
+    cut = tmp_path / "cut.keras"
+    cut.write_bytes(data[: len(data) // 2])
+    flipped = bytearray(data)
+    # Corrupt the stored bytes of the first member, leaving the zip's directory intact.
+    with zipfile.ZipFile(good) as archive:
+        first = archive.infolist()[0]
+    start = first.header_offset + 30 + len(first.filename) + len(first.extra)
+    for i in range(start, start + min(first.compress_size, 8)):
+        flipped[i] ^= 0xFF
+    crc = tmp_path / "crc.keras"
+    crc.write_bytes(bytes(flipped))
+    other_zip = tmp_path / "other.keras"
+    with zipfile.ZipFile(other_zip, "w") as archive:
+        archive.writestr("readme.txt", "not a model")
+    return {
+        cut: "it is not a zip archive (damaged, cut short, or another kind of file)",
+        crc: "the zip archive is damaged (",
+        other_zip: "the zip archive has no config.json (it is not a saved Keras model)",
+    }
+
+
+def test_damaged_policy_files_say_what_is_wrong(tmp_path):
+    for path, reason in damaged_files(tmp_path).items():
+        with pytest.raises(InputError) as error:
+            load_policy(path)
+        message = str(error.value)
+        assert message.startswith(f"policy: {str(path)!r} is not a readable .keras model file: ")
+        assert reason in message and "not found" not in message and "\n" not in message
+    (tmp_path / "folder.keras").mkdir()
+    with pytest.raises(InputError, match=r"folder.keras' is a folder, not a .keras file$"):
+        load_policy(tmp_path / "folder.keras")
+    (tmp_path / "policy.zip").write_bytes(b"")
+    with pytest.raises(
+        InputError, match=r'policy: must be a .keras file \(or a legacy Keras ".h5"'
+    ):
+        load_policy(tmp_path / "policy.zip")
+
+
+# Defect 5: text from files went raw into one-line messages.
+
+
+def test_printable_escapes_control_characters_and_caps_length():
+    assert printable("CartPole-v1") == "CartPole-v1"
+    assert printable("a\x1b[31mb\nc\u202e") == "a\\x1b[31mb\\nc\\u202e"
+    assert printable("é✓") == "é✓"  # printable non-ASCII stays
+    assert printable("x" * 300) == "x" * 199 + "…"
+    assert len(printable("\x00" * 300, limit=50)) == 50
+
+
+def test_a_note_that_is_not_a_json_object_is_no_note(tmp_path):
+    path = save_policy(small_policy(), tmp_path / "p.keras", [1, 2])
+    assert load_metadata(path) == {}
+    undecodable = tmp_path / "q.keras"
+    with zipfile.ZipFile(undecodable, "w") as archive:
+        archive.writestr("reinforce_tf.json", b"\xff\xfe{")
+    assert load_metadata(undecodable) == {}
+
+
+def test_output_file_checks_name_the_flag(tmp_path):
+    (tmp_path / "x.png").mkdir()
+    with pytest.raises(InputError, match=r"^out: '.*x.png' is a folder; give a file name"):
+        check_output_file(tmp_path / "x.png", "out", ".png")
+    with pytest.raises(InputError, match=r"^out: must end in \".png\"; got '.*x.jpg'$"):
+        check_output_file(tmp_path / "x.jpg", "out", ".png")
+    check_output_file(tmp_path / "y.png", "out", ".png")  # a new file in a writable folder
