@@ -9,7 +9,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from reinforce_tf import InputError, TrainConfig, build_policy
+from reinforce_tf import InputError, TrainConfig, build_policy, train
 from reinforce_tf.errors import TrainingError
 from reinforce_tf.training.saving import (
     check_output_file,
@@ -66,6 +66,10 @@ def test_every_output_path_is_checked_before_training(tmp_path):
         f"save_path: {str(tmp_path / 'best.keras')!r} (the best evaluated policy, kept beside "
         'it) is a folder; give a file name ending in ".keras"'
     )
+    # train() checks it before anything is played or written.
+    with pytest.raises(InputError, match="the best evaluated policy"):
+        train(TrainConfig(save_path=save_path, eval_every=1000, total_steps=2000), progress=None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.keras"]
 
 
 def test_train_script_refuses_a_folder_at_save_path_before_training(script, tmp_path):

@@ -51,7 +51,7 @@ from reinforce_tf.training.run_folder import (
     config_as_json,
     start_run_folder,
 )
-from reinforce_tf.training.saving import check_save_path, save_policy
+from reinforce_tf.training.saving import check_output_paths, save_policy
 from reinforce_tf.training.summaries import Summaries
 
 # The stop rule's window, as in Gymnasium's definition of "solved".
@@ -109,7 +109,7 @@ def train(
         InputError: a bad env id, space, save path or run folder (before training starts).
         TrainingError: non-finite numbers or a failing env (see the module docstring).
     """
-    check_save_path(config.save_path)
+    check_output_paths(config)
     if config.logdir is not None:
         check_run_folder(config)
     if progress == "auto":
