@@ -64,7 +64,8 @@ def test_tiny_benchmark_prints_and_writes_the_report(tmp_path):
     (ours,) = report["end_to_end"]["trainer"]
     (naive,) = report["end_to_end"]["naive"]
     # 1,500 steps cannot solve CartPole: both stop at their budgets, reported as such.
-    assert not ours["solved"] and ours["steps"] >= 1500
+    # The trainer never passes its budget: an update that would is dropped whole.
+    assert not ours["solved"] and 0 < ours["steps"] <= 1500
     assert not naive["solved"] and naive["steps"] > 0
     assert f"| raw vector env, random actions ({envs} envs) |" in done.stdout
     assert "(not reached)" in done.stdout

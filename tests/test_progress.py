@@ -53,7 +53,9 @@ def test_bar_shows_steps_metrics_and_finishes(capsys):
 def test_auto_progress_off_a_terminal_prints_lines(tmp_path, capsys):
     assert not sys.stdout.isatty()  # pytest captures stdout
     assert isinstance(progress.for_stdout(), progress.Lines)
-    train(TrainConfig(total_steps=300, save_path=str(tmp_path / "p.keras")))
+    train(TrainConfig(total_steps=1_000, save_path=str(tmp_path / "p.keras")))
     out = capsys.readouterr().out.strip().splitlines()
-    assert len(out) == 1 and out[0].startswith("episodes ")
-    assert "/300  return(last 100)" in out[0]
+    # Updates of 16 episodes (~350 steps): the third would pass the budget, and says so.
+    assert len(out) == 2, out
+    assert out[0].startswith("the budget of 1,000 steps ran out inside an update")
+    assert out[1].startswith("episodes ") and "/1,000  return(last 100)" in out[1]

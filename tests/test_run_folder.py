@@ -138,7 +138,7 @@ def test_resume_refuses_a_different_run_or_nothing_to_resume(tmp_path):
         train(short_config(tmp_path, resume=True, seed=1), progress=None)
     # A larger budget is allowed: the run goes on from its counters.
     result = train(short_config(tmp_path, resume=True, total_steps=2_000), progress=None)
-    assert result.steps >= 2_000
+    assert 1_000 < result.steps <= 2_000
     episodes = read_episodes(tmp_path / "run" / "episodes.csv")
     np.testing.assert_array_equal(episodes["episode"], np.arange(1, result.episodes + 1))
     np.testing.assert_array_equal(episodes["return"], result.episode_returns)

@@ -29,7 +29,7 @@ def read_events(folder) -> dict[str, list[tuple[int, np.ndarray]]]:
 
 def test_run_writes_grouped_scalars_config_and_csv(tmp_path):
     config = TrainConfig(
-        total_steps=2_000,
+        total_steps=3_000,
         baseline="value",
         eval_every=1_000,
         eval_episodes=2,
@@ -75,7 +75,7 @@ def test_run_writes_grouped_scalars_config_and_csv(tmp_path):
     assert greedy.mean() == pytest.approx(best)
     ((step, text),) = events["config"]
     saved = json.loads(text.item().decode().strip("`\n"))
-    assert (step, saved["total_steps"], saved["eval_every"]) == (0, 2_000, 1_000)
+    assert (step, saved["total_steps"], saved["eval_every"]) == (0, 3_000, 1_000)
 
 
 def test_update_metrics_map_to_their_groups(tmp_path):
