@@ -7,6 +7,7 @@ process's stderr (file descriptor 2) sent to /dev/null, hiding the C++ start-up 
 
 import contextlib
 import os
+import signal
 import sys
 
 from absl import flags
@@ -27,6 +28,18 @@ def _stderr_silenced():
         os.close(saved)
 
 
+# Exit status after an interruption (Ctrl-C, SIGTERM): 128 + SIGINT, as shells report it.
+INTERRUPTED = 130
+_TERMINAL = os.dup(2)  # stderr as given, even while it is silenced below
+
+
+def _interrupted_while_starting(number, frame):
+    """Ctrl-C before the flags are parsed (during the imports): one line, no traceback."""
+    os.write(_TERMINAL, b"\ninterrupted while starting; nothing was written\n")
+    os._exit(INTERRUPTED)
+
+
+signal.signal(signal.SIGINT, _interrupted_while_starting)  # until `parse_flags`
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 with _stderr_silenced():
     import tensorflow as tf
@@ -34,9 +47,6 @@ with _stderr_silenced():
     tf.constant(0.0).numpy()  # device start-up prints too; do it here, silenced
 
 from reinforce_tf.errors import InputError, TrainingError
-
-# Exit status after an interruption (Ctrl-C, SIGTERM): 128 + SIGINT, as shells report it.
-INTERRUPTED = 130
 
 
 def fail(message: str) -> None:
@@ -46,7 +56,12 @@ def fail(message: str) -> None:
 
 
 def parse_flags(argv: list[str]) -> list[str]:
-    """absl's flag parsing with each error as one line instead of a usage dump."""
+    """absl's flag parsing with each error as one line instead of a usage dump.
+
+    By now the imports are done: Ctrl-C goes back to Python's KeyboardInterrupt, which the
+    trainer and `run_reporting_input_errors` handle.
+    """
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return flags.FLAGS(argv)
     except flags.Error as error:

@@ -1,9 +1,14 @@
 """The scripts as a user runs them: bad input gives one clean line and no file."""
 
 import dataclasses
+import signal
+import subprocess
+import sys
+import time
 
 import gymnasium as gym
 import pytest
+from conftest import REPO
 
 from reinforce_tf.config import TrainConfig, flag_help
 from reinforce_tf.policy import build_policy
@@ -93,3 +98,20 @@ def test_train_flags_are_the_config_fields_with_their_help(script, tmp_path):
         choices = "|".join(field.metadata["choices"])
         enum = f"<{choices}>:" if choices else ""
         assert f"--{name}:{enum}" + "".join(flag_help(field).split()) in text, field.name
+
+
+def test_ctrl_c_while_starting_is_one_line(tmp_path):
+    # SIGINT half a second in lands in the imports (TensorFlow's alone take seconds).
+    process = subprocess.Popen(
+        [sys.executable, str(REPO / "scripts" / "train.py"), "--save_path=p.keras"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert err.strip() == "interrupted while starting; nothing was written"
+    assert out == "" and list(tmp_path.iterdir()) == []
