@@ -209,3 +209,20 @@ def test_bad_run_flag_is_one_line(script, tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip() == "error: --checkpoint_every: must be an integer > 0; got 0"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_damaged_episodes_csv_is_named_in_one_line(tmp_path):
+    # Before: ValueError / UnicodeDecodeError tracebacks when a resume re-read the rows.
+    path = tmp_path / "episodes.csv"
+    path.write_text("episode,step,return,length,wall_time\n1,10,10.0,10,0.0\n2,30,twenty,20,0.0\n")
+    with pytest.raises(InputError) as error:
+        EpisodeLog(tmp_path, keep_episodes=2)
+    assert str(error.value) == (
+        f"resume: '{path}' row 2 is damaged ('2,30,twenty,20,0.0'); fix the row or start a new "
+        "run in another folder"
+    )
+    EpisodeLog(tmp_path, keep_episodes=1).close()  # the damaged row is past the checkpoint
+    assert read_episodes(path)["return"].tolist() == [10.0]
+    path.write_bytes(b"\x80\xff\x00")
+    with pytest.raises(InputError, match="episodes.csv' is not UTF-8 text"):
+        EpisodeLog(tmp_path, keep_episodes=1)
