@@ -1,5 +1,6 @@
 """Checkpoints and resume: a killed run resumes to the same result; Ctrl-C stops cleanly."""
 
+import json
 import os
 import signal
 import subprocess
@@ -12,7 +13,7 @@ from conftest import REPO
 
 from reinforce_tf import InputError, TrainConfig, load_policy, train
 from reinforce_tf.training.episode_log import EpisodeLog, read_episodes
-from reinforce_tf.training.run_folder import CHECKPOINT_FOLDER, start_run_folder
+from reinforce_tf.training.run_folder import CHECKPOINT_FOLDER, load_run_config, start_run_folder
 
 # A run that never stops early, with a checkpoint (and an env reseed) every 1,500 steps.
 RUN_FLAGS = ["--seed=3", "--total_steps=16000", "--checkpoint_every=1500", "--target_return=inf"]
@@ -226,3 +227,80 @@ def test_a_damaged_episodes_csv_is_named_in_one_line(tmp_path):
     path.write_bytes(b"\x80\xff\x00")
     with pytest.raises(InputError, match="episodes.csv' is not UTF-8 text"):
         EpisodeLog(tmp_path, keep_episodes=1)
+
+
+def saved_config(tmp_path) -> dict:
+    start_run_folder(short_config(tmp_path))
+    return json.loads((tmp_path / "run" / "config.json").read_text())
+
+
+def config_with(saved: dict, **changes) -> str:
+    return json.dumps({**saved, **changes})
+
+
+# Hand edits of config.json → what the refusal says after naming the file.
+DAMAGED_CONFIGS = {
+    "unknown field": (
+        lambda saved: config_with(saved, colour="red"),
+        "has unknown field 'colour'; a run's config has exactly the fields of TrainConfig",
+    ),
+    "missing fields": (
+        lambda saved: json.dumps({k: v for k, v in saved.items() if k not in ("gamma", "seed")}),
+        "lacks fields seed, gamma",
+    ),
+    "wrong type": (
+        lambda saved: config_with(saved, gamma="high"),
+        "has a bad value: field gamma must be in [0, 1]; got 'high'",
+    ),
+    "number for a list": (
+        lambda saved: config_with(saved, hidden_sizes=3),
+        "has a bad value: field hidden_sizes must be a tuple of positive integers; got 3",
+    ),
+    "float for an int": (
+        lambda saved: config_with(saved, total_steps=1.5),
+        "has a bad value: field total_steps must be an integer > 0; got 1.5",
+    ),
+    "number for a path": (
+        lambda saved: config_with(saved, save_path=7),
+        "has a bad value ('int' object has no attribute 'endswith')",
+    ),
+    "malformed JSON": (
+        lambda saved: "{",
+        (
+            "is not valid JSON (Expecting property name enclosed in double quotes: line 1 "
+            "column 2 (char 1))"
+        ),
+    ),
+    "a list": (lambda saved: "[1, 2]", "must hold a JSON object of config fields; got a JSON list"),
+    "binary bytes": (lambda saved: b"\x80\xff\x00PK", "is not UTF-8 text"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGED_CONFIGS)
+def test_a_damaged_config_json_is_named_in_one_line(tmp_path, damage):
+    # Before: tracebacks (KeyError, TypeError, JSONDecodeError, UnicodeDecodeError).
+    edit, problem = DAMAGED_CONFIGS[damage]
+    path = tmp_path / "run" / "config.json"
+    text = edit(saved_config(tmp_path))
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    expected = f"resume: '{path}' {problem}; fix it or start a new run in another folder"
+    with pytest.raises(InputError) as error:
+        load_run_config(str(tmp_path / "run"))
+    assert str(error.value) == expected
+    with pytest.raises(InputError) as error:  # the library's resume reads it too
+        train(short_config(tmp_path, resume=True), progress=None)
+    assert str(error.value) == expected
+
+
+def test_a_damaged_config_json_on_the_command_line_is_one_line(tmp_path, script):
+    path = tmp_path / "run" / "config.json"
+    path.write_text(config_with(saved_config(tmp_path), colour="red"))
+    done = script("train.py", "--resume", "--logdir=run", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr == (
+        "error: --resume: 'run/config.json' has unknown field 'colour'; a run's config has "
+        "exactly the fields of TrainConfig; fix it or start a new run in another folder\n"
+    )

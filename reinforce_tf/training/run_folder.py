@@ -72,7 +72,9 @@ def load_run_config(logdir: str) -> dict:
     """The config saved in run folder `logdir`, as keyword arguments of `TrainConfig`.
 
     Raises:
-        InputError: naming `resume` when the folder holds no run.
+        InputError: naming `resume` when the folder holds no run, or naming config.json and
+            what is wrong with it (not JSON, not an object, unknown or missing fields, a bad
+            value).
     """
     saved = _saved_json(logdir)
     saved["hidden_sizes"] = tuple(saved["hidden_sizes"])
@@ -80,20 +82,62 @@ def load_run_config(logdir: str) -> dict:
 
 
 def _saved_json(logdir: str) -> dict:
+    """config.json of `logdir` as JSON values, checked to be a whole, valid `TrainConfig`."""
     path = Path(logdir) / CONFIG_NAME
     if not path.is_file():
         raise InputError(
             f"nothing to resume in {logdir!r}: it has no {CONFIG_NAME}", field="resume"
         )
-    return json.loads(path.read_text(encoding="utf-8"))
+
+    def damaged(what: str) -> InputError:
+        return InputError(
+            f"{str(path)!r} {what}; fix it or start a new run in another folder", field="resume"
+        )
+
+    try:
+        saved = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise damaged("is not UTF-8 text") from None
+    except json.JSONDecodeError as error:
+        raise damaged(f"is not valid JSON ({error})") from None
+    except OSError as error:
+        raise damaged(f"cannot be read ({error.strerror})") from None
+    if not isinstance(saved, dict):
+        raise damaged(f"must hold a JSON object of config fields; got a JSON {_json_kind(saved)}")
+    fields = [field.name for field in dataclasses.fields(TrainConfig)]
+    unknown = [name for name in saved if name not in fields]
+    missing = [name for name in fields if name not in saved]
+    if unknown:
+        raise damaged(
+            f"has unknown field{'s' * (len(unknown) > 1)} {', '.join(map(repr, unknown))}; "
+            "a run's config has exactly the fields of TrainConfig"
+        )
+    if missing:
+        raise damaged(f"lacks field{'s' * (len(missing) > 1)} {', '.join(missing)}")
+    values = dict(saved)
+    if isinstance(values["hidden_sizes"], list):
+        values["hidden_sizes"] = tuple(values["hidden_sizes"])
+    try:
+        TrainConfig(**values)
+    except InputError as error:
+        raise damaged(f"has a bad value: field {error.field} {error.reason}") from None
+    except (TypeError, ValueError, AttributeError) as error:
+        # A value of a type the checks never expect (e.g. a number for save_path).
+        raise damaged(f"has a bad value ({error})") from None
+    return saved
+
+
+def _json_kind(value) -> str:
+    kinds = {list: "list", str: "string", bool: "boolean", int: "number", float: "number"}
+    return kinds.get(type(value), "null")
 
 
 def check_run_folder(config: TrainConfig) -> None:
     """Checks, before anything is written, that `config.logdir` can start or resume the run.
 
     Raises:
-        InputError: resuming a folder without a run (config.json) or with a config that
-            differs in a field outside RESUMABLE_FIELDS; starting a run in a folder that
+        InputError: resuming a folder without a run (config.json), with a damaged config.json
+            or with a config that differs in a field outside RESUMABLE_FIELDS; starting a run in a folder that
             holds one. (A run stopped before its first checkpoint resumes from step 0.)
     """
     folder = Path(config.logdir)
