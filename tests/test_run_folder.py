@@ -1,5 +1,6 @@
 """Checkpoints and resume: a killed run resumes to the same result; Ctrl-C stops cleanly."""
 
+import fcntl
 import json
 import os
 import signal
@@ -12,6 +13,7 @@ import pytest
 from conftest import REPO
 
 from reinforce_tf import InputError, TrainConfig, load_policy, train
+from reinforce_tf.training import run_folder
 from reinforce_tf.training.episode_log import EpisodeLog, read_episodes
 from reinforce_tf.training.run_folder import CHECKPOINT_FOLDER, load_run_config, start_run_folder
 
@@ -55,6 +57,8 @@ def test_sigkill_then_resume_replays_the_uninterrupted_run(script, tmp_path):
     assert process.returncode == -signal.SIGKILL  # killed before it finished
     killed_at = max(checkpoint_steps(run))
     assert killed_at < 16_000
+    # The killed trainer's pid stays in the lock file, but the kernel dropped its lock.
+    assert (run / "lock").read_text() == f"{process.pid}\n"
 
     done = script("train.py", "--resume", f"--logdir={run}", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -304,3 +308,130 @@ def test_a_damaged_config_json_on_the_command_line_is_one_line(tmp_path, script)
         "error: --resume: 'run/config.json' has unknown field 'colour'; a run's config has "
         "exactly the fields of TrainConfig; fix it or start a new run in another folder\n"
     )
+
+
+# Issue 10: faults in the run folder.
+
+
+def folder_contents(folder) -> dict:
+    """Every file under `folder` and its bytes, to show a refusal wrote nothing."""
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_a_second_trainer_is_refused_while_the_first_runs(script, tmp_path):
+    # Before: the second --resume was accepted and both appended to episodes.csv.
+    run = tmp_path / "run"
+    process = start_train(
+        tmp_path,
+        "--total_steps=1000000",
+        "--checkpoint_every=1000",
+        "--target_return=inf",
+        f"--logdir={run}",
+    )
+    try:
+        wait_for_checkpoint(process, run)
+        events = sorted(run.glob("events.out.tfevents.*"))
+        done = script("train.py", "--resume", f"--logdir={run}", cwd=tmp_path)
+        assert done.returncode == 2
+        assert done.stderr == (
+            f"error: --logdir: '{run}' is in use by another trainer (pid {process.pid}, holding "
+            f"'{run}/lock'); wait for it to end or stop it\n"
+        )
+        assert sorted(run.glob("events.out.tfevents.*")) == events  # it wrote nothing
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=120)
+    assert process.returncode == 130
+    episodes = read_episodes(run / "episodes.csv")
+    np.testing.assert_array_equal(episodes["episode"], np.arange(1, len(episodes["episode"]) + 1))
+    assert (run / "lock").read_text() == ""  # released at the end
+
+
+def test_lock_held_by_a_live_process_refuses_a_stale_one_does_not(tmp_path):
+    train(short_config(tmp_path), progress=None)
+    run = tmp_path / "run"
+    before = folder_contents(run)
+    descriptor = os.open(run / "lock", os.O_RDWR)
+    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.write(descriptor, f"{os.getpid()}\n".encode())
+    try:
+        with pytest.raises(InputError) as error:
+            train(short_config(tmp_path, resume=True, total_steps=2_000), progress=None)
+    finally:
+        os.close(descriptor)
+    assert str(error.value) == (
+        f"logdir: '{run}' is in use by another trainer (pid {os.getpid()}, holding "
+        f"'{run}/lock'); wait for it to end or stop it"
+    )
+    assert folder_contents(run) == {**before, "lock": f"{os.getpid()}\n".encode()}
+    # Unlocked, the file still naming a pid (as after kill -9) does not block.
+    result = train(short_config(tmp_path, resume=True, total_steps=2_000), progress=None)
+    assert result.steps >= 2_000
+
+
+@pytest.mark.parametrize(
+    "files, listed",  # files written in the folder → how the refusal lists them
+    [
+        (
+            {"episodes.csv": "episode,step,return,length,wall_time\n1,20,20.0,20,0.0\n"},
+            "episodes.csv",
+        ),
+        ({"checkpoints/checkpoint": 'model_checkpoint_path: "ckpt-9"\n'}, "checkpoints/"),
+        ({"events.out.tfevents.1.host.1.0.v2": "x"}, "TensorBoard events"),
+    ],
+)
+def test_a_new_run_refuses_a_folder_with_files_of_another_run(tmp_path, files, listed):
+    # Before: a new run overwrote episodes.csv (or took over the checkpoint index).
+    run = tmp_path / "run"
+    for name, text in files.items():
+        (run / name).parent.mkdir(parents=True, exist_ok=True)
+        (run / name).write_text(text)
+    before = folder_contents(run)
+    with pytest.raises(InputError) as error:
+        train(short_config(tmp_path), progress=None)
+    assert str(error.value) == (
+        f"logdir: '{run}' holds {listed} but no config.json: files of another run, or unknown "
+        "files a new run would overwrite; choose another folder"
+    )
+    assert folder_contents(run) == before
+
+
+def test_a_logdir_under_a_file_is_one_line(tmp_path, script):
+    (tmp_path / "notes.txt").write_text("not a folder")
+    done = script("train.py", "--logdir=notes.txt/run", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr == (
+        "error: --logdir: cannot create 'notes.txt/run': 'notes.txt' is a file, not a folder\n"
+    )
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["notes.txt"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through a chmod 0500 folder")
+def test_a_read_only_logdir_is_refused(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    with pytest.raises(InputError) as error:
+        train(short_config(tmp_path, logdir=str(locked / "run")), progress=None)
+    assert str(error.value) == (
+        f"logdir: '{locked}/run' cannot be created: '{locked}' is not writable"
+    )
+
+
+def test_a_write_refused_by_the_system_is_one_line(tmp_path, monkeypatch):
+    # What a read-only file system or missing permission does to the first write, even
+    # for root: the folder passes the checks, then config.json cannot be written.
+    def refuse(path, text):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(run_folder, "write_text_atomically", refuse)
+    with pytest.raises(InputError) as error:
+        train(short_config(tmp_path), progress=None)
+    run = tmp_path / "run"
+    assert str(error.value) == (
+        f"logdir: cannot write in '{run}' (Permission denied: {run}/config.json)"
+    )
+    assert (run / "lock").read_text() == ""  # released

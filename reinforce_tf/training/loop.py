@@ -40,7 +40,8 @@ from reinforce_tf.training.run_folder import (
     RunCheckpoint,
     check_run_folder,
     config_as_json,
-    start_run_folder,
+    error_reason,
+    open_run_folder,
 )
 from reinforce_tf.training.saving import check_save_path, save_policy
 from reinforce_tf.training.summaries import Summaries
@@ -278,28 +279,49 @@ def _evaluate(config, agent, counters, files, metadata, progress) -> None:
 class _RunFiles:
     """What a run writes to its folder: checkpoints, episodes.csv, TensorBoard scalars.
 
-    Without a logdir every method does nothing.
+    Opening takes the folder's lock (held until `close`) and, resuming, restores the latest
+    checkpoint, before anything is written. Without a logdir every method does nothing.
+
+    Raises:
+        InputError: the folder cannot be used (see `run_folder.open_run_folder` and
+            `RunCheckpoint.restore`).
     """
 
     def __init__(self, config: TrainConfig, agent, rng: tf.random.Generator):
         self.folder = None
-        self._checkpoint = self._log = self._summaries = None
+        self._lock = self._checkpoint = self._log = self._summaries = None
         self._saved_steps = None
+        self._counters = Counters()
         if config.logdir is None:
             return
-        self.folder = start_run_folder(config)
-        self._checkpoint = RunCheckpoint(self.folder, agent, rng, SOLVED_WINDOW)
-        self._summaries = Summaries(self.folder)
-        if not config.resume:
-            self._summaries.config(config_as_json(config))
-            self._log = EpisodeLog(self.folder)
+        try:
+            self.folder, self._lock = open_run_folder(config)
+            self._checkpoint = RunCheckpoint(self.folder, agent, rng, SOLVED_WINDOW)
+            if config.resume:
+                self._counters = self._checkpoint.restore()
+                self._saved_steps = self._counters.steps
+            self._open_logs(config)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open_logs(self, config: TrainConfig) -> None:
+        try:
+            # Resuming, rows past the checkpoint will be played again: drop them so none is
+            # counted twice.
+            keep = self._counters.episodes if config.resume else None
+            self._log = EpisodeLog(self.folder, keep_episodes=keep)
+            self._summaries = Summaries(self.folder)
+            if not config.resume:
+                self._summaries.config(config_as_json(config))
+        except (OSError, tf.errors.OpError) as error:
+            raise InputError(
+                f"cannot write in {str(self.folder)!r} ({error_reason(error)})", field="logdir"
+            ) from None
 
     def restore(self) -> Counters:
-        counters = self._checkpoint.restore()
-        self._saved_steps = counters.steps
-        # Rows past the checkpoint will be played again: drop them so none is counted twice.
-        self._log = EpisodeLog(self.folder, keep_episodes=counters.episodes)
-        return counters
+        """The counters of the checkpoint restored when the run folder was opened."""
+        return self._counters
 
     def returns(self) -> np.ndarray:
         return self._log.returns if self._log else np.zeros(0)
@@ -339,10 +361,16 @@ class _RunFiles:
         self._saved_steps = counters.steps
 
     def close(self) -> None:
-        if self._log:
-            self._log.close()
-        if self._summaries:
-            self._summaries.close()
+        """Closes the logs (best effort: what matters was synced at the last checkpoint) and
+        releases the folder's lock."""
+        log, summaries, lock = self._log, self._summaries, self._lock
+        self._log = self._summaries = self._lock = None
+        for file in (log, summaries):
+            if file:
+                with contextlib.suppress(OSError, tf.errors.OpError):
+                    file.close()
+        if lock:
+            lock.release()
 
 
 @contextlib.contextmanager

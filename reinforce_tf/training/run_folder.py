@@ -2,9 +2,11 @@
 
 A run folder (`TrainConfig.logdir`) holds:
     config.json       the run's config, written once when the run starts;
-    checkpoints/      `tf.train.CheckpointManager` files `ckpt-<env steps>`;
+    checkpoints/      `tf.train.CheckpointManager` files `ckpt-<env steps>` and their index
+                      `checkpoints/checkpoint`;
     episodes.csv      one row per finished episode (`episode_log.py`);
-    events.out.tfevents.*  TensorBoard scalars (`summaries.py`).
+    events.out.tfevents.*  TensorBoard scalars (`summaries.py`);
+    lock              the pid of the trainer using the folder (`RunLock`).
 
 A checkpoint holds the policy (with any statistics kept inside it), the value net when there
 is one, their optimizers' state, the actor's `tf.random.Generator`, the step and episode
@@ -13,12 +15,21 @@ The envs' random state is not saved: the trainer reseeds the envs from (seed, in
 number) at every checkpoint interval, so resuming from a periodic checkpoint replays the
 uninterrupted run. TensorFlow writes a checkpoint's files first and then, atomically, the
 `checkpoint` index naming it, so a crash mid-save leaves the previous checkpoint in force.
+
+Faults: one trainer at a time holds a folder (an exclusive `flock`, dropped by the kernel
+when the process dies, so a crash never leaves it locked). A new run refuses a folder that
+holds another run's files, and a folder it could not write is refused before training.
 """
 
 import collections
+import contextlib
 import dataclasses
+import errno
+import fcntl
 import json
 import math
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +37,12 @@ import tensorflow as tf
 
 from reinforce_tf.config import TrainConfig
 from reinforce_tf.errors import InputError
+from reinforce_tf.training.episode_log import EPISODES_NAME
 from reinforce_tf.training.saving import write_text_atomically
 
 CONFIG_NAME = "config.json"
 CHECKPOINT_FOLDER = "checkpoints"
+LOCK_NAME = "lock"
 # Config fields a resumed run may change; any other difference makes it another experiment.
 RESUMABLE_FIELDS = frozenset(
     {
@@ -44,6 +57,8 @@ RESUMABLE_FIELDS = frozenset(
     }
 )
 KEEP_CHECKPOINTS = 3
+# Files of a run that a new run would overwrite or mix with its own.
+_EVENTS_PATTERN = "events.out.tfevents.*"
 
 
 @dataclasses.dataclass
@@ -137,17 +152,28 @@ def check_run_folder(config: TrainConfig) -> None:
 
     Raises:
         InputError: resuming a folder without a run (config.json), with a damaged config.json
-            or with a config that differs in a field outside RESUMABLE_FIELDS; starting a run in a folder that
-            holds one. (A run stopped before its first checkpoint resumes from step 0.)
+            or with a config that differs in a field outside RESUMABLE_FIELDS; starting a run
+            in a folder that holds one, or files of another run (episodes.csv, checkpoints,
+            TensorBoard events) it would overwrite or mix with; a folder that cannot be
+            created or written. (A run stopped before its first checkpoint and its first
+            episode resumes from step 0.)
     """
     folder = Path(config.logdir)
     if folder.exists() and not folder.is_dir():
         raise InputError(f"{config.logdir!r} is a file, not a folder", field="logdir")
     if not config.resume:
+        _check_writable(config.logdir)
         if (folder / CONFIG_NAME).exists():
             raise InputError(
                 f"{config.logdir!r} already holds a run; continue it with --resume or "
                 "choose another folder",
+                field="logdir",
+            )
+        foreign = _foreign_files(folder)
+        if foreign:
+            raise InputError(
+                f"{config.logdir!r} holds {', '.join(foreign)} but no {CONFIG_NAME}: files of "
+                "another run, or unknown files a new run would overwrite; choose another folder",
                 field="logdir",
             )
         return
@@ -162,16 +188,155 @@ def check_run_folder(config: TrainConfig) -> None:
                 "may change on resume",
                 field="resume",
             )
+    _check_writable(config.logdir)
+
+
+def _check_writable(logdir: str) -> None:
+    """Raises `InputError` (field logdir) if the run could not write in or create `logdir`."""
+    folder = Path(logdir)
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(
+            f"cannot create {logdir!r}: {str(existing)!r} is a file, not a folder", field="logdir"
+        )
+    paths = [existing]
+    if existing == folder:
+        paths += [folder / CHECKPOINT_FOLDER, folder / EPISODES_NAME, folder / LOCK_NAME]
+    for path in paths:
+        mode = os.W_OK | os.X_OK if path.is_dir() else os.W_OK
+        if path.exists() and not os.access(path, mode):
+            what = "cannot be created" if existing != folder else "cannot be written"
+            raise InputError(f"{logdir!r} {what}: {str(path)!r} is not writable", field="logdir")
+
+
+def _foreign_files(folder: Path) -> list[str]:
+    """What in `folder` a new run would overwrite or mix with its own (its `lock` aside)."""
+    found = []
+    try:
+        if (folder / EPISODES_NAME).exists():
+            found.append(EPISODES_NAME)
+        checkpoints = folder / CHECKPOINT_FOLDER
+        if checkpoints.exists() and (not checkpoints.is_dir() or any(checkpoints.iterdir())):
+            found.append(f"{CHECKPOINT_FOLDER}/")
+        if folder.is_dir() and any(folder.glob(_EVENTS_PATTERN)):
+            found.append("TensorBoard events")
+    except OSError as error:
+        raise InputError(
+            f"cannot read {str(folder)!r} ({error.strerror})", field="logdir"
+        ) from None
+    return found
 
 
 def start_run_folder(config: TrainConfig) -> Path:
-    """Creates the run folder and writes config.json (a new run only); returns the folder."""
+    """Creates the run folder and writes config.json (a new run only); returns the folder.
+
+    Raises:
+        InputError: naming logdir, when the folder or the file cannot be written.
+    """
     folder = Path(config.logdir)
-    folder.mkdir(parents=True, exist_ok=True)
-    if not config.resume:
-        text = json.dumps(config_as_json(config), indent=2)
-        write_text_atomically(folder / CONFIG_NAME, text + "\n")
+    with _as_input_error(config.logdir):
+        folder.mkdir(parents=True, exist_ok=True)
+        if not config.resume:
+            text = json.dumps(config_as_json(config), indent=2)
+            write_text_atomically(folder / CONFIG_NAME, text + "\n")
     return folder
+
+
+def open_run_folder(config: TrainConfig) -> tuple[Path, "RunLock"]:
+    """Creates and locks the run folder, checks it again under the lock (another trainer
+    may have come first) and writes config.json for a new run.
+
+    Returns:
+        The folder and its lock; call `lock.release()` when the run ends.
+
+    Raises:
+        InputError: as `check_run_folder`, or another trainer holds the folder.
+    """
+    folder = Path(config.logdir)
+    with _as_input_error(config.logdir):
+        folder.mkdir(parents=True, exist_ok=True)
+    lock = RunLock(folder)
+    try:
+        check_run_folder(config)
+        start_run_folder(config)
+    except BaseException:
+        lock.release()
+        raise
+    return folder, lock
+
+
+@contextlib.contextmanager
+def _as_input_error(logdir: str):
+    """Turns an `OSError` (no permission, read-only, disk full) into a one-line `InputError`."""
+    try:
+        yield
+    except OSError as error:
+        where = f": {error.filename}" if error.filename else ""
+        raise InputError(
+            f"cannot write in {logdir!r} ({error.strerror or error}{where})", field="logdir"
+        ) from None
+
+
+class RunLock:
+    """An exclusive lock on a run folder for one trainer's lifetime.
+
+    `fcntl.flock` on `folder/lock`, which then holds the trainer's pid for the refusal
+    message. The kernel drops the lock when the process ends, however it ends (kill -9
+    included), so a lock file left behind is stale and never blocks.
+
+    Raises:
+        InputError: naming logdir and the holder's pid when another process holds the lock.
+    """
+
+    def __init__(self, folder: Path):
+        self.path = Path(folder) / LOCK_NAME
+        self._descriptor = None
+        with _as_input_error(str(folder)):
+            descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            busy = error.errno in (errno.EAGAIN, errno.EWOULDBLOCK)
+            holder = _lock_holder(descriptor) if busy else None
+            os.close(descriptor)
+            if busy:
+                raise InputError(
+                    f"{str(folder)!r} is in use by another trainer ({holder}, holding "
+                    f"{str(self.path)!r}); wait for it to end or stop it",
+                    field="logdir",
+                ) from None
+            raise InputError(
+                f"cannot lock {str(self.path)!r} ({error.strerror})", field="logdir"
+            ) from None
+        self._descriptor = descriptor
+        try:
+            with _as_input_error(str(folder)):
+                os.ftruncate(descriptor, 0)
+                os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+        except InputError:
+            self.release()
+            raise
+
+    def release(self) -> None:
+        """Empties the lock file and unlocks it (closing the descriptor drops the flock)."""
+        if self._descriptor is None:
+            return
+        descriptor, self._descriptor = self._descriptor, None
+        with contextlib.suppress(OSError):
+            os.ftruncate(descriptor, 0)
+        os.close(descriptor)
+
+
+def _lock_holder(descriptor: int) -> str:
+    """ "pid N" from a held lock file; its holder may still be writing it, so try briefly."""
+    for _ in range(20):
+        text = os.pread(descriptor, 32, 0).decode(errors="replace").strip()
+        if text.isdigit():
+            return f"pid {text}"
+        time.sleep(0.01)
+    return "pid unknown"
 
 
 class RunCheckpoint:
@@ -241,3 +406,13 @@ class RunCheckpoint:
             recent=collections.deque(self._recent.numpy()[:count], maxlen=self._window),
             best_eval=float(self._best_eval.numpy()),
         )
+
+
+def error_reason(error: BaseException) -> str:
+    """An exception's message as one short line: an OSError's reason ("No space left on
+    device"), else the first line (TensorFlow's messages run to many)."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    lines = str(error).strip().splitlines()
+    text = lines[0] if lines else type(error).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
