@@ -1,21 +1,36 @@
-"""Checkpoints and resume: a killed run resumes to the same result; Ctrl-C stops cleanly."""
+"""Checkpoints and resume: a killed run resumes to the same result; Ctrl-C stops cleanly;
+damaged checkpoints, a busy folder and foreign files are refused or survived, never silently
+discarded."""
 
+import dataclasses
 import fcntl
 import json
+import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 
+import gymnasium as gym
 import numpy as np
 import pytest
+import tensorflow as tf
 from conftest import REPO
 
 from reinforce_tf import InputError, TrainConfig, load_policy, train
+from reinforce_tf.training import progress as progress_lib
 from reinforce_tf.training import run_folder
 from reinforce_tf.training.episode_log import EpisodeLog, read_episodes
-from reinforce_tf.training.run_folder import CHECKPOINT_FOLDER, load_run_config, start_run_folder
+from reinforce_tf.training.learner import make_agent
+from reinforce_tf.training.run_folder import (
+    CHECKPOINT_FOLDER,
+    Counters,
+    RunCheckpoint,
+    load_run_config,
+    start_run_folder,
+)
 
 # A run that never stops early, with a checkpoint (and an env reseed) every 1,500 steps.
 RUN_FLAGS = ["--seed=3", "--total_steps=16000", "--checkpoint_every=1500", "--target_return=inf"]
@@ -311,6 +326,183 @@ def test_a_damaged_config_json_on_the_command_line_is_one_line(tmp_path, script)
 
 
 # Issue 10: faults in the run folder.
+
+
+# A finished run, shared by the tests that damage a copy of it: checkpoints (and env
+# reseeds) every 500 steps; batch updates of 16 episodes (~400 steps) pass 500, 1,000,
+# 1,500 and 2,000, and the last 3 of these checkpoints are kept, the newest the run's end.
+FINISHED = {"seed": 3, "total_steps": 2_000, "checkpoint_every": 500, "target_return": math.inf}
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("finished")
+    config = TrainConfig(
+        **FINISHED, logdir=str(folder / "run"), save_path=str(folder / "policy.keras")
+    )
+    return train(config, progress=None)
+
+
+def copy_run(finished, tmp_path):
+    """A copy of the finished run in tmp_path/run; returns its folder."""
+    shutil.copytree(finished.logdir, tmp_path / "run")
+    return tmp_path / "run"
+
+
+def resume_config(run, **overrides):
+    values = {"logdir": str(run), "resume": True, "save_path": str(run.parent / "resumed.keras")}
+    return TrainConfig(**FINISHED, **{**values, **overrides})
+
+
+def assert_same_weights(path, want_path):
+    for got, want in zip(load_policy(path).get_weights(), load_policy(want_path).get_weights()):
+        np.testing.assert_array_equal(got, want)
+
+
+def assert_same_episodes(run, finished):
+    resumed = read_episodes(run / "episodes.csv")
+    expected = read_episodes(finished.logdir / "episodes.csv")
+    for column in ("episode", "step", "return", "length"):
+        np.testing.assert_array_equal(resumed[column], expected[column])
+
+
+def recorded_progress():
+    lines = []
+    return progress_lib.Lines(lines.append, seconds=3600.0), lines
+
+
+@pytest.mark.parametrize("damage", ["garbage", "deleted"])
+def test_a_damaged_index_resumes_from_the_newest_checkpoint_on_disk(finished_run, tmp_path, damage):
+    # Before: the garbage (or missing) index read as "no checkpoint", so the run started
+    # over at step 0 and rewrote episodes.csv without its rows.
+    run = copy_run(finished_run, tmp_path)
+    newest = max(checkpoint_steps(run))
+    index = run / CHECKPOINT_FOLDER / "checkpoint"
+    if damage == "garbage":
+        index.write_text("garbage\n")
+    else:
+        index.unlink()
+    progress, lines = recorded_progress()
+    result = train(resume_config(run), progress=progress)
+    problem = "is not a checkpoint index" if damage == "garbage" else "is missing"
+    assert lines[:2] == [
+        f"the index checkpoints/checkpoint {problem}; resuming from ckpt-{newest}",
+        f"resuming at step {newest:,} of 2,000",
+    ]
+    # The budget was spent at the newest checkpoint: nothing replayed, nothing lost.
+    assert result.steps == finished_run.steps == newest
+    assert_same_episodes(run, finished_run)
+    assert_same_weights(result.save_path, finished_run.save_path)
+    # The index was rewritten to name it, and lists the older ones the manager keeps.
+    assert tf.train.latest_checkpoint(run / CHECKPOINT_FOLDER) == f"{run}/checkpoints/ckpt-{newest}"
+    assert len(checkpoint_steps(run)) == 3
+
+
+def test_resume_refuses_to_start_over_on_a_run_without_checkpoints(finished_run, tmp_path, script):
+    # Before: with checkpoints/ deleted, resume started at step 0 and emptied episodes.csv.
+    run = copy_run(finished_run, tmp_path)
+    shutil.rmtree(run / CHECKPOINT_FOLDER)
+    before = folder_contents(run)
+    episodes = finished_run.episodes
+    done = script("train.py", "--resume", f"--logdir={run}", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"error: --resume: '{run}' holds {episodes:,} episodes in episodes.csv but no checkpoint "
+        "(checkpoints/ is missing or empty); resuming would start over and discard them: "
+        "restore the checkpoints or start a new run in another folder\n"
+    )
+    assert folder_contents(run) == before
+
+
+def test_a_corrupt_latest_checkpoint_falls_back_to_the_newest_intact_one(
+    finished_run, tmp_path, script
+):
+    # Before: a traceback (exit 1), though two intact older checkpoints were there.
+    run = copy_run(finished_run, tmp_path)
+    older, previous, newest = checkpoint_steps(run)
+    os.truncate(run / CHECKPOINT_FOLDER / f"ckpt-{newest}.data-00000-of-00001", 100)
+    done = script(
+        "train.py", "--resume", f"--logdir={run}", "--save_path=resumed.keras", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    lines = done.stdout.splitlines()
+    assert lines[1:3] == [
+        (
+            f"checkpoint ckpt-{newest} is damaged (Read less bytes than requested); resuming "
+            f"from ckpt-{previous}"
+        ),
+        f"resuming at step {previous:,} of 2,000",
+    ]
+    # From a periodic checkpoint the run replays exactly: the rows past it were cut and
+    # played again, and the end is the uninterrupted run's.
+    assert_same_episodes(run, finished_run)
+    assert_same_weights(tmp_path / "resumed.keras", finished_run.save_path)
+    assert checkpoint_steps(run) == [older, previous, newest]  # the damaged one written anew
+
+
+def test_resume_refuses_when_no_checkpoint_is_intact(finished_run, tmp_path):
+    run = copy_run(finished_run, tmp_path)
+    steps = checkpoint_steps(run)
+    for number in steps:
+        os.truncate(run / CHECKPOINT_FOLDER / f"ckpt-{number}.data-00000-of-00001", 10)
+    before = folder_contents(run)
+    with pytest.raises(InputError) as error:
+        train(resume_config(run), progress=None)
+    damaged = "; ".join(
+        f"checkpoint ckpt-{number} is damaged (Read less bytes than requested)"
+        for number in steps[::-1]
+    )
+    assert str(error.value) == (
+        f"resume: no intact checkpoint in '{run}/checkpoints' ({damaged}); the run cannot be "
+        "resumed: restore the checkpoints or start a new run in another folder"
+    )
+    assert folder_contents(run) == before
+    # The refusal came after the lock was taken, and released it.
+    descriptor = os.open(run / "lock", os.O_RDWR)
+    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.close(descriptor)
+
+
+def test_a_checkpoint_of_another_shape_is_skipped_before_anything_is_assigned(
+    finished_run, tmp_path
+):
+    # ckpt-<newest> replaced by a well-formed checkpoint of a 16-unit policy: its checksums
+    # are good, but restoring it would assign some variables before failing on others.
+    run = copy_run(finished_run, tmp_path)
+    _, previous, newest = checkpoint_steps(run)
+    config = TrainConfig(**FINISHED)
+    other = dataclasses.replace(config, hidden_sizes=(16,))
+    space = gym_spaces(config)
+    stranger = RunCheckpoint(
+        tmp_path / "other", make_agent(other, *space), tf.random.Generator.from_seed(1), 100
+    )
+    stranger.save(Counters(steps=newest, episodes=1, recent=[1.0]))
+    for path in (tmp_path / "other" / CHECKPOINT_FOLDER).glob(f"ckpt-{newest}.*"):
+        shutil.copy(path, run / CHECKPOINT_FOLDER / path.name)
+
+    agent, rng = make_agent(config, *space), tf.random.Generator.from_seed(0)
+    checkpoint = RunCheckpoint(run, agent, rng, 100)
+    counters = checkpoint.restore()
+    name = "optimizer/_trainable_variables/0/.ATTRIBUTES/VARIABLE_VALUE"
+    assert checkpoint.note == (
+        f"checkpoint ckpt-{newest} is damaged ({name} is float32 [4, 16], this run's is "
+        f"float32 [4, 32]); resuming from ckpt-{previous}"
+    )
+    assert counters.steps == previous
+    # The whole state is ckpt-<previous>'s: saved again, every tensor is the same.
+    copy = RunCheckpoint(tmp_path / "copy", agent, rng, 100)
+    written = tf.train.load_checkpoint(copy.save(counters))
+    original = tf.train.load_checkpoint(str(run / CHECKPOINT_FOLDER / f"ckpt-{previous}"))
+    names = set(original.get_variable_to_shape_map()) - {"_CHECKPOINTABLE_OBJECT_GRAPH"}
+    assert len(names) > 10
+    for name in names - {"save_counter/.ATTRIBUTES/VARIABLE_VALUE"}:
+        np.testing.assert_array_equal(written.get_tensor(name), original.get_tensor(name))
+
+
+def gym_spaces(config):
+    env = gym.make(config.env)
+    return env.observation_space, env.action_space
 
 
 def folder_contents(folder) -> dict:

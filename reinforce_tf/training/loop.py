@@ -16,6 +16,7 @@ which is what lets a resumed run replay the uninterrupted one from a periodic ch
 import collections
 import contextlib
 import dataclasses
+import logging
 import math
 import signal
 import threading
@@ -117,7 +118,7 @@ def train(
             "action_space": str(env.single_action_space),
             "config": dataclasses.asdict(config),
         }
-        files = _RunFiles(config, agent, rng)
+        files = _RunFiles(config, agent, rng, progress)
         try:
             with _stop_on_signals() as stop:
                 return _loop(config, agent, env, act, files, metadata, progress, stop)
@@ -279,15 +280,16 @@ def _evaluate(config, agent, counters, files, metadata, progress) -> None:
 class _RunFiles:
     """What a run writes to its folder: checkpoints, episodes.csv, TensorBoard scalars.
 
-    Opening takes the folder's lock (held until `close`) and, resuming, restores the latest
-    checkpoint, before anything is written. Without a logdir every method does nothing.
+    Opening takes the folder's lock (held until `close`) and, resuming, restores the newest
+    intact checkpoint, all before anything is written; a failed write later is a
+    `TrainingError` naming the checkpoint kept. Without a logdir every method does nothing.
 
     Raises:
         InputError: the folder cannot be used (see `run_folder.open_run_folder` and
             `RunCheckpoint.restore`).
     """
 
-    def __init__(self, config: TrainConfig, agent, rng: tf.random.Generator):
+    def __init__(self, config: TrainConfig, agent, rng: tf.random.Generator, progress=None):
         self.folder = None
         self._lock = self._checkpoint = self._log = self._summaries = None
         self._saved_steps = None
@@ -300,6 +302,8 @@ class _RunFiles:
             if config.resume:
                 self._counters = self._checkpoint.restore()
                 self._saved_steps = self._counters.steps
+                if self._checkpoint.note:
+                    _warn(progress, self._checkpoint.note)
             self._open_logs(config)
         except BaseException:
             self.close()
@@ -340,7 +344,13 @@ class _RunFiles:
 
     def episodes(self, first: int, end_steps: np.ndarray, rollout: Rollout) -> None:
         if self._log:
-            self._log.append(first, end_steps, rollout.episode_returns, rollout.episode_lengths)
+            try:
+                self._log.append(first, end_steps, rollout.episode_returns, rollout.episode_lengths)
+            except OSError as error:
+                # A partial row is dropped on resume, with every row past the checkpoint.
+                raise TrainingError(
+                    f"could not append to {self._log.path} ({error_reason(error)}); {self.kept()}"
+                ) from None
             self._summaries.episodes(end_steps, rollout.episode_returns, rollout.episode_lengths)
 
     def update(self, steps: int, metrics: dict[str, float], steps_per_second: float) -> None:
@@ -352,11 +362,21 @@ class _RunFiles:
             self._summaries.evaluation(steps, mean_return)
 
     def save_checkpoint(self, counters: Counters) -> None:
-        """Rows and scalars to disk first, then the checkpoint that counts them."""
+        """Rows and scalars to disk first, then the checkpoint that counts them.
+
+        Raises:
+            TrainingError: a write failed (e.g. disk full); names the checkpoint kept.
+        """
         if self._checkpoint is None or self._saved_steps == counters.steps:
             return
-        self._log.sync()
-        self._summaries.flush()
+        try:
+            self._log.sync()
+            self._summaries.flush()
+        except (OSError, tf.errors.OpError) as error:
+            raise TrainingError(
+                f"could not write the logs in {str(self.folder)!r} before the checkpoint at "
+                f"env step {counters.steps:,} ({error_reason(error)}); {self.kept()}"
+            ) from None
         self._checkpoint.save(counters)
         self._saved_steps = counters.steps
 
@@ -371,6 +391,14 @@ class _RunFiles:
                     file.close()
         if lock:
             lock.release()
+
+
+def _warn(progress, text: str) -> None:
+    """A warning line for the user: a progress note, or a logging warning without one."""
+    if progress:
+        progress.note(text)
+    else:
+        logging.getLogger(__name__).warning(text)
 
 
 @contextlib.contextmanager
