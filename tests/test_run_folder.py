@@ -464,6 +464,21 @@ def test_resume_refuses_when_no_checkpoint_is_intact(finished_run, tmp_path):
     os.close(descriptor)
 
 
+def test_a_deleted_latest_checkpoint_falls_back_to_the_one_before(finished_run, tmp_path):
+    run = copy_run(finished_run, tmp_path)
+    _, previous, newest = checkpoint_steps(run)
+    for path in (run / CHECKPOINT_FOLDER).glob(f"ckpt-{newest}.*"):
+        path.unlink()
+    config = TrainConfig(**FINISHED)
+    checkpoint = RunCheckpoint(
+        run, make_agent(config, *gym_spaces(config)), tf.random.Generator.from_seed(0), 100
+    )
+    assert checkpoint.restore().steps == previous
+    assert checkpoint.note == f"checkpoint ckpt-{newest} is missing; resuming from ckpt-{previous}"
+    assert checkpoint.latest == f"{run}/checkpoints/ckpt-{previous}"
+    assert tf.train.latest_checkpoint(run / CHECKPOINT_FOLDER) == checkpoint.latest
+
+
 def test_a_checkpoint_of_another_shape_is_skipped_before_anything_is_assigned(
     finished_run, tmp_path
 ):

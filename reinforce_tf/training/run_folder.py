@@ -459,7 +459,9 @@ class RunCheckpoint:
         index_number, index_problem = _read_index(self.folder)
         if index_problem is None:
             candidates = [number for number in on_disk if number <= index_number]
-            problems = [] if index_number in on_disk else [f"ckpt-{index_number} is missing"]
+            problems = (
+                [] if index_number in on_disk else [f"checkpoint ckpt-{index_number} is missing"]
+            )
         elif on_disk or (self.folder / INDEX_NAME).exists():
             candidates = on_disk
             problems = [f"the index {CHECKPOINT_FOLDER}/{INDEX_NAME} {index_problem}"]
