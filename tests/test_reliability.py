@@ -2,7 +2,9 @@
 keep the last good checkpoint and never write a NaN policy."""
 
 import dataclasses
+import errno
 import math
+import os
 
 import gymnasium as gym
 import numpy as np
@@ -14,6 +16,7 @@ from reinforce_tf.agent import Reinforce
 from reinforce_tf.errors import TrainingError
 from reinforce_tf.optimizers import make_optimizer
 from reinforce_tf.policy import build_policy
+from reinforce_tf.training import episode_log
 from reinforce_tf.training.episode_log import read_episodes
 from reinforce_tf.training.run_folder import RunCheckpoint
 
@@ -153,3 +156,74 @@ def test_an_existing_policy_is_not_overwritten_by_a_failed_run(tmp_path):
         train(fault_config(tmp_path, "NaNRewardCartPole-v0"), progress=None)
     for got, want in zip(load_policy(good.save_path).get_weights(), before):
         np.testing.assert_array_equal(got, want)
+
+
+def test_disk_full_at_a_checkpoint_stops_with_the_last_intact_one_kept(tmp_path, monkeypatch):
+    # One env, one update per episode, checkpoints every 300 steps. The second save fails
+    # half-way, as a full disk makes it: part of its files written, then ENOSPC.
+    config = dataclasses.replace(
+        fault_config(tmp_path, "CartPole-v1"), total_steps=1_500, target_return=math.inf
+    )
+    run = tmp_path / "run"
+    save = tf.train.CheckpointManager.save
+    failed = []
+
+    def save_until_the_disk_fills(manager, checkpoint_number):
+        if not failed and list((run / "checkpoints").glob("ckpt-*.index")):
+            failed.append(checkpoint_number)
+            (run / "checkpoints" / f"ckpt-{checkpoint_number}.data-00000-of-00001").write_bytes(
+                b"\0" * 64
+            )
+            (run / "checkpoints" / f"ckpt-{checkpoint_number}_temp").mkdir()
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return save(manager, checkpoint_number=checkpoint_number)
+
+    monkeypatch.setattr(tf.train.CheckpointManager, "save", save_until_the_disk_fills)
+    with pytest.raises(TrainingError) as error:
+        train(config, progress=None)
+    kept = restore_latest(tmp_path)[0].steps
+    assert 300 <= kept < failed[0]
+    assert str(error.value) == (
+        f"could not write checkpoint ckpt-{failed[0]} in '{run}/checkpoints' (No space left on "
+        f"device); nothing half-written is left and the newest intact checkpoint, "
+        f"{run}/checkpoints/ckpt-{kept}, is kept; fix the cause, then continue with --resume"
+    )
+    assert sorted(path.name for path in (run / "checkpoints").iterdir()) == [
+        "checkpoint",
+        f"ckpt-{kept}.data-00000-of-00001",
+        f"ckpt-{kept}.index",
+    ]
+    assert not (tmp_path / "policy.keras").exists()
+    assert (run / "lock").read_text() == ""  # released
+
+    # With space again, the run resumes from that checkpoint and replays the uninterrupted run.
+    monkeypatch.undo()
+    resumed = train(dataclasses.replace(config, resume=True), progress=None)
+    reference = train(
+        dataclasses.replace(
+            config, logdir=str(tmp_path / "reference"), save_path=str(tmp_path / "ref.keras")
+        ),
+        progress=None,
+    )
+    np.testing.assert_array_equal(resumed.episode_returns, reference.episode_returns)
+    for got, want in zip(
+        load_policy(resumed.save_path).get_weights(), load_policy(reference.save_path).get_weights()
+    ):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_disk_full_while_logging_an_episode_stops_in_one_line(tmp_path, monkeypatch):
+    write = os.write
+
+    def write_but_not_episodes(descriptor, data):
+        if os.readlink(f"/proc/self/fd/{descriptor}").endswith("episodes.csv"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write(descriptor, data)
+
+    monkeypatch.setattr(episode_log.os, "write", write_but_not_episodes)
+    with pytest.raises(TrainingError) as error:
+        train(fault_config(tmp_path, "CartPole-v1"), progress=None)
+    assert str(error.value) == (
+        f"could not append to {tmp_path}/run/episodes.csv (No space left on device); no "
+        "checkpoint had been written yet"
+    )

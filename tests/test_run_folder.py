@@ -1,18 +1,36 @@
-"""Checkpoints and resume: a killed run resumes to the same result; Ctrl-C stops cleanly."""
+"""Checkpoints and resume: a killed run resumes to the same result; Ctrl-C stops cleanly;
+damaged checkpoints, a busy folder and foreign files are refused or survived, never silently
+discarded."""
 
+import dataclasses
+import fcntl
+import json
+import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 
+import gymnasium as gym
 import numpy as np
 import pytest
+import tensorflow as tf
 from conftest import REPO
 
 from reinforce_tf import InputError, TrainConfig, load_policy, train
+from reinforce_tf.training import progress as progress_lib
+from reinforce_tf.training import run_folder
 from reinforce_tf.training.episode_log import EpisodeLog, read_episodes
-from reinforce_tf.training.run_folder import CHECKPOINT_FOLDER, start_run_folder
+from reinforce_tf.training.learner import make_agent
+from reinforce_tf.training.run_folder import (
+    CHECKPOINT_FOLDER,
+    Counters,
+    RunCheckpoint,
+    load_run_config,
+    start_run_folder,
+)
 
 # A run that never stops early, with a checkpoint (and an env reseed) every 1,500 steps.
 RUN_FLAGS = ["--seed=3", "--total_steps=16000", "--checkpoint_every=1500", "--target_return=inf"]
@@ -54,6 +72,8 @@ def test_sigkill_then_resume_replays_the_uninterrupted_run(script, tmp_path):
     assert process.returncode == -signal.SIGKILL  # killed before it finished
     killed_at = max(checkpoint_steps(run))
     assert killed_at < 16_000
+    # The killed trainer's pid stays in the lock file, but the kernel dropped its lock.
+    assert (run / "lock").read_text() == f"{process.pid}\n"
 
     done = script("train.py", "--resume", f"--logdir={run}", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -209,3 +229,416 @@ def test_bad_run_flag_is_one_line(script, tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip() == "error: --checkpoint_every: must be an integer > 0; got 0"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_damaged_episodes_csv_is_named_in_one_line(tmp_path):
+    # Before: ValueError / UnicodeDecodeError tracebacks when a resume re-read the rows.
+    path = tmp_path / "episodes.csv"
+    path.write_text("episode,step,return,length,wall_time\n1,10,10.0,10,0.0\n2,30,twenty,20,0.0\n")
+    with pytest.raises(InputError) as error:
+        EpisodeLog(tmp_path, keep_episodes=2)
+    assert str(error.value) == (
+        f"resume: '{path}' row 2 is damaged ('2,30,twenty,20,0.0'); fix the row or start a new "
+        "run in another folder"
+    )
+    EpisodeLog(tmp_path, keep_episodes=1).close()  # the damaged row is past the checkpoint
+    assert read_episodes(path)["return"].tolist() == [10.0]
+    path.write_bytes(b"\x80\xff\x00")
+    with pytest.raises(InputError, match="episodes.csv' is not UTF-8 text"):
+        EpisodeLog(tmp_path, keep_episodes=1)
+
+
+def saved_config(tmp_path) -> dict:
+    start_run_folder(short_config(tmp_path))
+    return json.loads((tmp_path / "run" / "config.json").read_text())
+
+
+def config_with(saved: dict, **changes) -> str:
+    return json.dumps({**saved, **changes})
+
+
+# Hand edits of config.json → what the refusal says after naming the file.
+DAMAGED_CONFIGS = {
+    "unknown field": (
+        lambda saved: config_with(saved, colour="red"),
+        "has unknown field 'colour'; a run's config has exactly the fields of TrainConfig",
+    ),
+    "missing fields": (
+        lambda saved: json.dumps({k: v for k, v in saved.items() if k not in ("gamma", "seed")}),
+        "lacks fields seed, gamma",
+    ),
+    "wrong type": (
+        lambda saved: config_with(saved, gamma="high"),
+        "has a bad value: field gamma must be in [0, 1]; got 'high'",
+    ),
+    "number for a list": (
+        lambda saved: config_with(saved, hidden_sizes=3),
+        "has a bad value: field hidden_sizes must be a tuple of positive integers; got 3",
+    ),
+    "float for an int": (
+        lambda saved: config_with(saved, total_steps=1.5),
+        "has a bad value: field total_steps must be an integer > 0; got 1.5",
+    ),
+    "number for a path": (
+        lambda saved: config_with(saved, save_path=7),
+        "has a bad value ('int' object has no attribute 'endswith')",
+    ),
+    "malformed JSON": (
+        lambda saved: "{",
+        (
+            "is not valid JSON (Expecting property name enclosed in double quotes: line 1 "
+            "column 2 (char 1))"
+        ),
+    ),
+    "a list": (lambda saved: "[1, 2]", "must hold a JSON object of config fields; got a JSON list"),
+    "binary bytes": (lambda saved: b"\x80\xff\x00PK", "is not UTF-8 text"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGED_CONFIGS)
+def test_a_damaged_config_json_is_named_in_one_line(tmp_path, damage):
+    # Before: tracebacks (KeyError, TypeError, JSONDecodeError, UnicodeDecodeError).
+    edit, problem = DAMAGED_CONFIGS[damage]
+    path = tmp_path / "run" / "config.json"
+    text = edit(saved_config(tmp_path))
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    expected = f"resume: '{path}' {problem}; fix it or start a new run in another folder"
+    with pytest.raises(InputError) as error:
+        load_run_config(str(tmp_path / "run"))
+    assert str(error.value) == expected
+    with pytest.raises(InputError) as error:  # the library's resume reads it too
+        train(short_config(tmp_path, resume=True), progress=None)
+    assert str(error.value) == expected
+
+
+def test_a_damaged_config_json_on_the_command_line_is_one_line(tmp_path, script):
+    path = tmp_path / "run" / "config.json"
+    path.write_text(config_with(saved_config(tmp_path), colour="red"))
+    done = script("train.py", "--resume", "--logdir=run", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr == (
+        "error: --resume: 'run/config.json' has unknown field 'colour'; a run's config has "
+        "exactly the fields of TrainConfig; fix it or start a new run in another folder\n"
+    )
+
+
+# Issue 10: faults in the run folder.
+
+
+# A finished run, shared by the tests that damage a copy of it: checkpoints (and env
+# reseeds) every 500 steps; batch updates of 16 episodes (~400 steps) pass 500, 1,000,
+# 1,500 and 2,000, and the last 3 of these checkpoints are kept, the newest the run's end.
+FINISHED = {"seed": 3, "total_steps": 2_000, "checkpoint_every": 500, "target_return": math.inf}
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("finished")
+    config = TrainConfig(
+        **FINISHED, logdir=str(folder / "run"), save_path=str(folder / "policy.keras")
+    )
+    return train(config, progress=None)
+
+
+def copy_run(finished, tmp_path):
+    """A copy of the finished run in tmp_path/run; returns its folder."""
+    shutil.copytree(finished.logdir, tmp_path / "run")
+    return tmp_path / "run"
+
+
+def resume_config(run, **overrides):
+    values = {"logdir": str(run), "resume": True, "save_path": str(run.parent / "resumed.keras")}
+    return TrainConfig(**FINISHED, **{**values, **overrides})
+
+
+def assert_same_weights(path, want_path):
+    for got, want in zip(load_policy(path).get_weights(), load_policy(want_path).get_weights()):
+        np.testing.assert_array_equal(got, want)
+
+
+def assert_same_episodes(run, finished):
+    resumed = read_episodes(run / "episodes.csv")
+    expected = read_episodes(finished.logdir / "episodes.csv")
+    for column in ("episode", "step", "return", "length"):
+        np.testing.assert_array_equal(resumed[column], expected[column])
+
+
+def recorded_progress():
+    lines = []
+    return progress_lib.Lines(lines.append, seconds=3600.0), lines
+
+
+@pytest.mark.parametrize("damage", ["garbage", "deleted"])
+def test_a_damaged_index_resumes_from_the_newest_checkpoint_on_disk(finished_run, tmp_path, damage):
+    # Before: the garbage (or missing) index read as "no checkpoint", so the run started
+    # over at step 0 and rewrote episodes.csv without its rows.
+    run = copy_run(finished_run, tmp_path)
+    newest = max(checkpoint_steps(run))
+    index = run / CHECKPOINT_FOLDER / "checkpoint"
+    if damage == "garbage":
+        index.write_text("garbage\n")
+    else:
+        index.unlink()
+    progress, lines = recorded_progress()
+    result = train(resume_config(run), progress=progress)
+    problem = "is not a checkpoint index" if damage == "garbage" else "is missing"
+    assert lines[:2] == [
+        f"the index checkpoints/checkpoint {problem}; resuming from ckpt-{newest}",
+        f"resuming at step {newest:,} of 2,000",
+    ]
+    # The budget was spent at the newest checkpoint: nothing replayed, nothing lost.
+    assert result.steps == finished_run.steps == newest
+    assert_same_episodes(run, finished_run)
+    assert_same_weights(result.save_path, finished_run.save_path)
+    # The index was rewritten to name it, and lists the older ones the manager keeps.
+    assert tf.train.latest_checkpoint(run / CHECKPOINT_FOLDER) == f"{run}/checkpoints/ckpt-{newest}"
+    assert len(checkpoint_steps(run)) == 3
+
+
+def test_resume_refuses_to_start_over_on_a_run_without_checkpoints(finished_run, tmp_path, script):
+    # Before: with checkpoints/ deleted, resume started at step 0 and emptied episodes.csv.
+    run = copy_run(finished_run, tmp_path)
+    shutil.rmtree(run / CHECKPOINT_FOLDER)
+    before = folder_contents(run)
+    episodes = finished_run.episodes
+    done = script("train.py", "--resume", f"--logdir={run}", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"error: --resume: '{run}' holds {episodes:,} episodes in episodes.csv but no checkpoint "
+        "(checkpoints/ is missing or empty); resuming would start over and discard them: "
+        "restore the checkpoints or start a new run in another folder\n"
+    )
+    assert folder_contents(run) == before
+
+
+def test_a_corrupt_latest_checkpoint_falls_back_to_the_newest_intact_one(
+    finished_run, tmp_path, script
+):
+    # Before: a traceback (exit 1), though two intact older checkpoints were there.
+    run = copy_run(finished_run, tmp_path)
+    older, previous, newest = checkpoint_steps(run)
+    os.truncate(run / CHECKPOINT_FOLDER / f"ckpt-{newest}.data-00000-of-00001", 100)
+    done = script(
+        "train.py", "--resume", f"--logdir={run}", "--save_path=resumed.keras", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    lines = done.stdout.splitlines()
+    assert lines[1:3] == [
+        (
+            f"checkpoint ckpt-{newest} is damaged (Read less bytes than requested); resuming "
+            f"from ckpt-{previous}"
+        ),
+        f"resuming at step {previous:,} of 2,000",
+    ]
+    # From a periodic checkpoint the run replays exactly: the rows past it were cut and
+    # played again, and the end is the uninterrupted run's.
+    assert_same_episodes(run, finished_run)
+    assert_same_weights(tmp_path / "resumed.keras", finished_run.save_path)
+    assert checkpoint_steps(run) == [older, previous, newest]  # the damaged one written anew
+
+
+def test_resume_refuses_when_no_checkpoint_is_intact(finished_run, tmp_path):
+    run = copy_run(finished_run, tmp_path)
+    steps = checkpoint_steps(run)
+    for number in steps:
+        os.truncate(run / CHECKPOINT_FOLDER / f"ckpt-{number}.data-00000-of-00001", 10)
+    before = folder_contents(run)
+    with pytest.raises(InputError) as error:
+        train(resume_config(run), progress=None)
+    damaged = "; ".join(
+        f"checkpoint ckpt-{number} is damaged (Read less bytes than requested)"
+        for number in steps[::-1]
+    )
+    assert str(error.value) == (
+        f"resume: no intact checkpoint in '{run}/checkpoints' ({damaged}); the run cannot be "
+        "resumed: restore the checkpoints or start a new run in another folder"
+    )
+    assert folder_contents(run) == before
+    # The refusal came after the lock was taken, and released it.
+    descriptor = os.open(run / "lock", os.O_RDWR)
+    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.close(descriptor)
+
+
+def test_a_deleted_latest_checkpoint_falls_back_to_the_one_before(finished_run, tmp_path):
+    run = copy_run(finished_run, tmp_path)
+    _, previous, newest = checkpoint_steps(run)
+    for path in (run / CHECKPOINT_FOLDER).glob(f"ckpt-{newest}.*"):
+        path.unlink()
+    config = TrainConfig(**FINISHED)
+    checkpoint = RunCheckpoint(
+        run, make_agent(config, *gym_spaces(config)), tf.random.Generator.from_seed(0), 100
+    )
+    assert checkpoint.restore().steps == previous
+    assert checkpoint.note == f"checkpoint ckpt-{newest} is missing; resuming from ckpt-{previous}"
+    assert checkpoint.latest == f"{run}/checkpoints/ckpt-{previous}"
+    assert tf.train.latest_checkpoint(run / CHECKPOINT_FOLDER) == checkpoint.latest
+
+
+def test_a_checkpoint_of_another_shape_is_skipped_before_anything_is_assigned(
+    finished_run, tmp_path
+):
+    # ckpt-<newest> replaced by a well-formed checkpoint of a 16-unit policy: its checksums
+    # are good, but restoring it would assign some variables before failing on others.
+    run = copy_run(finished_run, tmp_path)
+    _, previous, newest = checkpoint_steps(run)
+    config = TrainConfig(**FINISHED)
+    other = dataclasses.replace(config, hidden_sizes=(16,))
+    space = gym_spaces(config)
+    stranger = RunCheckpoint(
+        tmp_path / "other", make_agent(other, *space), tf.random.Generator.from_seed(1), 100
+    )
+    stranger.save(Counters(steps=newest, episodes=1, recent=[1.0]))
+    for path in (tmp_path / "other" / CHECKPOINT_FOLDER).glob(f"ckpt-{newest}.*"):
+        shutil.copy(path, run / CHECKPOINT_FOLDER / path.name)
+
+    agent, rng = make_agent(config, *space), tf.random.Generator.from_seed(0)
+    checkpoint = RunCheckpoint(run, agent, rng, 100)
+    counters = checkpoint.restore()
+    name = "optimizer/_trainable_variables/0/.ATTRIBUTES/VARIABLE_VALUE"
+    assert checkpoint.note == (
+        f"checkpoint ckpt-{newest} is damaged ({name} is float32 [4, 16], this run's is "
+        f"float32 [4, 32]); resuming from ckpt-{previous}"
+    )
+    assert counters.steps == previous
+    # The whole state is ckpt-<previous>'s: saved again, every tensor is the same.
+    copy = RunCheckpoint(tmp_path / "copy", agent, rng, 100)
+    written = tf.train.load_checkpoint(copy.save(counters))
+    original = tf.train.load_checkpoint(str(run / CHECKPOINT_FOLDER / f"ckpt-{previous}"))
+    names = set(original.get_variable_to_shape_map()) - {"_CHECKPOINTABLE_OBJECT_GRAPH"}
+    assert len(names) > 10
+    for name in names - {"save_counter/.ATTRIBUTES/VARIABLE_VALUE"}:
+        np.testing.assert_array_equal(written.get_tensor(name), original.get_tensor(name))
+
+
+def gym_spaces(config):
+    env = gym.make(config.env)
+    return env.observation_space, env.action_space
+
+
+def folder_contents(folder) -> dict:
+    """Every file under `folder` and its bytes, to show a refusal wrote nothing."""
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_a_second_trainer_is_refused_while_the_first_runs(script, tmp_path):
+    # Before: the second --resume was accepted and both appended to episodes.csv.
+    run = tmp_path / "run"
+    process = start_train(
+        tmp_path,
+        "--total_steps=1000000",
+        "--checkpoint_every=1000",
+        "--target_return=inf",
+        f"--logdir={run}",
+    )
+    try:
+        wait_for_checkpoint(process, run)
+        events = sorted(run.glob("events.out.tfevents.*"))
+        done = script("train.py", "--resume", f"--logdir={run}", cwd=tmp_path)
+        assert done.returncode == 2
+        assert done.stderr == (
+            f"error: --logdir: '{run}' is in use by another trainer (pid {process.pid}, holding "
+            f"'{run}/lock'); wait for it to end or stop it\n"
+        )
+        assert sorted(run.glob("events.out.tfevents.*")) == events  # it wrote nothing
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=120)
+    assert process.returncode == 130
+    episodes = read_episodes(run / "episodes.csv")
+    np.testing.assert_array_equal(episodes["episode"], np.arange(1, len(episodes["episode"]) + 1))
+    assert (run / "lock").read_text() == ""  # released at the end
+
+
+def test_lock_held_by_a_live_process_refuses_a_stale_one_does_not(tmp_path):
+    train(short_config(tmp_path), progress=None)
+    run = tmp_path / "run"
+    before = folder_contents(run)
+    descriptor = os.open(run / "lock", os.O_RDWR)
+    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.write(descriptor, f"{os.getpid()}\n".encode())
+    try:
+        with pytest.raises(InputError) as error:
+            train(short_config(tmp_path, resume=True, total_steps=2_000), progress=None)
+    finally:
+        os.close(descriptor)
+    assert str(error.value) == (
+        f"logdir: '{run}' is in use by another trainer (pid {os.getpid()}, holding "
+        f"'{run}/lock'); wait for it to end or stop it"
+    )
+    assert folder_contents(run) == {**before, "lock": f"{os.getpid()}\n".encode()}
+    # Unlocked, the file still naming a pid (as after kill -9) does not block.
+    result = train(short_config(tmp_path, resume=True, total_steps=2_000), progress=None)
+    assert result.steps >= 2_000
+
+
+@pytest.mark.parametrize(
+    "files, listed",  # files written in the folder → how the refusal lists them
+    [
+        (
+            {"episodes.csv": "episode,step,return,length,wall_time\n1,20,20.0,20,0.0\n"},
+            "episodes.csv",
+        ),
+        ({"checkpoints/checkpoint": 'model_checkpoint_path: "ckpt-9"\n'}, "checkpoints/"),
+        ({"events.out.tfevents.1.host.1.0.v2": "x"}, "TensorBoard events"),
+    ],
+)
+def test_a_new_run_refuses_a_folder_with_files_of_another_run(tmp_path, files, listed):
+    # Before: a new run overwrote episodes.csv (or took over the checkpoint index).
+    run = tmp_path / "run"
+    for name, text in files.items():
+        (run / name).parent.mkdir(parents=True, exist_ok=True)
+        (run / name).write_text(text)
+    before = folder_contents(run)
+    with pytest.raises(InputError) as error:
+        train(short_config(tmp_path), progress=None)
+    assert str(error.value) == (
+        f"logdir: '{run}' holds {listed} but no config.json: files of another run, or unknown "
+        "files a new run would overwrite; choose another folder"
+    )
+    assert folder_contents(run) == before
+
+
+def test_a_logdir_under_a_file_is_one_line(tmp_path, script):
+    (tmp_path / "notes.txt").write_text("not a folder")
+    done = script("train.py", "--logdir=notes.txt/run", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr == (
+        "error: --logdir: cannot create 'notes.txt/run': 'notes.txt' is a file, not a folder\n"
+    )
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["notes.txt"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through a chmod 0500 folder")
+def test_a_read_only_logdir_is_refused(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    with pytest.raises(InputError) as error:
+        train(short_config(tmp_path, logdir=str(locked / "run")), progress=None)
+    assert str(error.value) == (
+        f"logdir: '{locked}/run' cannot be created: '{locked}' is not writable"
+    )
+
+
+def test_a_write_refused_by_the_system_is_one_line(tmp_path, monkeypatch):
+    # What a read-only file system or missing permission does to the first write, even
+    # for root: the folder passes the checks, then config.json cannot be written.
+    def refuse(path, text):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(run_folder, "write_text_atomically", refuse)
+    with pytest.raises(InputError) as error:
+        train(short_config(tmp_path), progress=None)
+    run = tmp_path / "run"
+    assert str(error.value) == (
+        f"logdir: cannot write in '{run}' (Permission denied: {run}/config.json)"
+    )
+    assert (run / "lock").read_text() == ""  # released

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from reinforce_tf.errors import InputError
 from reinforce_tf.training.saving import write_text_atomically
 
 EPISODES_NAME = "episodes.csv"
@@ -29,15 +30,18 @@ class EpisodeLog:
         folder: the run folder.
         keep_episodes: None starts a new file; an int resumes, keeping the first
             `keep_episodes` whole rows of the existing file.
+
+    Raises:
+        InputError: (field resume) a kept row is not numbers, or the file is not text.
     """
 
     def __init__(self, folder: Path, keep_episodes: int | None = None):
         self.path = Path(folder) / EPISODES_NAME
         header = ",".join(COLUMNS) + "\n"
         kept = [] if keep_episodes is None else read_rows(self.path)[:keep_episodes]
+        self._returns = [_row_return(self.path, number, row) for number, row in enumerate(kept, 1)]
         lines = [",".join(row) + "\n" for row in kept]
         write_text_atomically(self.path, header + "".join(lines))
-        self._returns = [float(row[2]) for row in kept]
         self._descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND)
 
     @property
@@ -74,11 +78,31 @@ class EpisodeLog:
         os.close(self._descriptor)
 
 
+def _row_return(path: Path, number: int, row: list[str]) -> float:
+    """The return of row `number` (1 = the first after the header), checking its numbers."""
+    try:
+        int(row[0]), int(row[1]), int(row[3]), float(row[4])
+        return float(row[2])
+    except ValueError:
+        raise InputError(
+            f"{str(path)!r} row {number} is damaged ({','.join(row)!r}); fix the row or start "
+            "a new run in another folder",
+            field="resume",
+        ) from None
+
+
 def read_rows(path: Path) -> list[list[str]]:
-    """The whole rows of an episodes.csv (no header); a partial last line is dropped."""
+    """The whole rows of an episodes.csv (no header); a partial last line is dropped.
+
+    Raises:
+        InputError: the file is not UTF-8 text.
+    """
     if not Path(path).is_file():
         return []
-    text = Path(path).read_text(encoding="utf-8")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{str(path)!r} is not UTF-8 text (a damaged episodes.csv)") from None
     if not text.endswith("\n"):
         text = text[: text.rfind("\n") + 1]
     rows = list(csv.reader(io.StringIO(text)))

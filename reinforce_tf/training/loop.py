@@ -17,6 +17,7 @@ import collections
 import contextlib
 import dataclasses
 import itertools
+import logging
 import math
 import os
 import signal
@@ -49,7 +50,8 @@ from reinforce_tf.training.run_folder import (
     RunCheckpoint,
     check_run_folder,
     config_as_json,
-    start_run_folder,
+    error_reason,
+    open_run_folder,
 )
 from reinforce_tf.training.saving import check_output_paths, save_policy
 from reinforce_tf.training.summaries import Summaries
@@ -126,7 +128,7 @@ def train(
             "action_space": str(env.single_action_space),
             "config": dataclasses.asdict(config),
         }
-        files = _RunFiles(config, agent, rng)
+        files = _RunFiles(config, agent, rng, progress)
         try:
             with _stop_on_signals() as stop:
                 return _loop(config, agent, env, act, files, metadata, progress, stop)
@@ -363,28 +365,52 @@ def _evaluate(config, agent, counters, files, metadata, progress) -> None:
 class _RunFiles:
     """What a run writes to its folder: checkpoints, episodes.csv, TensorBoard scalars.
 
-    Without a logdir every method does nothing.
+    Opening takes the folder's lock (held until `close`) and, resuming, restores the newest
+    intact checkpoint, all before anything is written; a failed write later is a
+    `TrainingError` naming the checkpoint kept. Without a logdir every method does nothing.
+
+    Raises:
+        InputError: the folder cannot be used (see `run_folder.open_run_folder` and
+            `RunCheckpoint.restore`).
     """
 
-    def __init__(self, config: TrainConfig, agent, rng: tf.random.Generator):
+    def __init__(self, config: TrainConfig, agent, rng: tf.random.Generator, progress=None):
         self.folder = None
-        self._checkpoint = self._log = self._summaries = None
+        self._lock = self._checkpoint = self._log = self._summaries = None
         self._saved_steps = None
+        self._counters = Counters()
         if config.logdir is None:
             return
-        self.folder = start_run_folder(config)
-        self._checkpoint = RunCheckpoint(self.folder, agent, rng, SOLVED_WINDOW)
-        self._summaries = Summaries(self.folder)
-        if not config.resume:
-            self._summaries.config(config_as_json(config))
-            self._log = EpisodeLog(self.folder)
+        try:
+            self.folder, self._lock = open_run_folder(config)
+            self._checkpoint = RunCheckpoint(self.folder, agent, rng, SOLVED_WINDOW)
+            if config.resume:
+                self._counters = self._checkpoint.restore()
+                self._saved_steps = self._counters.steps
+                if self._checkpoint.note:
+                    _warn(progress, self._checkpoint.note)
+            self._open_logs(config)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open_logs(self, config: TrainConfig) -> None:
+        try:
+            # Resuming, rows past the checkpoint will be played again: drop them so none is
+            # counted twice.
+            keep = self._counters.episodes if config.resume else None
+            self._log = EpisodeLog(self.folder, keep_episodes=keep)
+            self._summaries = Summaries(self.folder)
+            if not config.resume:
+                self._summaries.config(config_as_json(config))
+        except (OSError, tf.errors.OpError) as error:
+            raise InputError(
+                f"cannot write in {str(self.folder)!r} ({error_reason(error)})", field="logdir"
+            ) from None
 
     def restore(self) -> Counters:
-        counters = self._checkpoint.restore()
-        self._saved_steps = counters.steps
-        # Rows past the checkpoint will be played again: drop them so none is counted twice.
-        self._log = EpisodeLog(self.folder, keep_episodes=counters.episodes)
-        return counters
+        """The counters of the checkpoint restored when the run folder was opened."""
+        return self._counters
 
     def returns(self) -> np.ndarray:
         return self._log.returns if self._log else np.zeros(0)
@@ -403,7 +429,13 @@ class _RunFiles:
 
     def episodes(self, first: int, end_steps: np.ndarray, rollout: Rollout) -> None:
         if self._log:
-            self._log.append(first, end_steps, rollout.episode_returns, rollout.episode_lengths)
+            try:
+                self._log.append(first, end_steps, rollout.episode_returns, rollout.episode_lengths)
+            except OSError as error:
+                # A partial row is dropped on resume, with every row past the checkpoint.
+                raise TrainingError(
+                    f"could not append to {self._log.path} ({error_reason(error)}); {self.kept()}"
+                ) from None
             self._summaries.episodes(end_steps, rollout.episode_returns, rollout.episode_lengths)
 
     def update(self, steps: int, metrics: dict[str, float], steps_per_second: float) -> None:
@@ -415,19 +447,43 @@ class _RunFiles:
             self._summaries.evaluation(steps, mean_return)
 
     def save_checkpoint(self, counters: Counters) -> None:
-        """Rows and scalars to disk first, then the checkpoint that counts them."""
+        """Rows and scalars to disk first, then the checkpoint that counts them.
+
+        Raises:
+            TrainingError: a write failed (e.g. disk full); names the checkpoint kept.
+        """
         if self._checkpoint is None or self._saved_steps == counters.steps:
             return
-        self._log.sync()
-        self._summaries.flush()
+        try:
+            self._log.sync()
+            self._summaries.flush()
+        except (OSError, tf.errors.OpError) as error:
+            raise TrainingError(
+                f"could not write the logs in {str(self.folder)!r} before the checkpoint at "
+                f"env step {counters.steps:,} ({error_reason(error)}); {self.kept()}"
+            ) from None
         self._checkpoint.save(counters)
         self._saved_steps = counters.steps
 
     def close(self) -> None:
-        if self._log:
-            self._log.close()
-        if self._summaries:
-            self._summaries.close()
+        """Closes the logs (best effort: what matters was synced at the last checkpoint) and
+        releases the folder's lock."""
+        log, summaries, lock = self._log, self._summaries, self._lock
+        self._log = self._summaries = self._lock = None
+        for file in (log, summaries):
+            if file:
+                with contextlib.suppress(OSError, tf.errors.OpError):
+                    file.close()
+        if lock:
+            lock.release()
+
+
+def _warn(progress, text: str) -> None:
+    """A warning line for the user: a progress note, or a logging warning without one."""
+    if progress:
+        progress.note(text)
+    else:
+        logging.getLogger(__name__).warning(text)
 
 
 @contextlib.contextmanager
