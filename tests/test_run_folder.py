@@ -281,7 +281,7 @@ DAMAGED_CONFIGS = {
     ),
     "number for a path": (
         lambda saved: config_with(saved, save_path=7),
-        "has a bad value ('int' object has no attribute 'endswith')",
+        'has a bad value: field save_path must be a path ending in ".keras"; got 7',
     ),
     "malformed JSON": (
         lambda saved: "{",
@@ -577,7 +577,7 @@ def test_lock_held_by_a_live_process_refuses_a_stale_one_does_not(tmp_path):
     assert folder_contents(run) == {**before, "lock": f"{os.getpid()}\n".encode()}
     # Unlocked, the file still naming a pid (as after kill -9) does not block.
     result = train(short_config(tmp_path, resume=True, total_steps=2_000), progress=None)
-    assert result.steps >= 2_000
+    assert 1_000 < result.steps <= 2_000
 
 
 @pytest.mark.parametrize(

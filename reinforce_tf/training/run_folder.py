@@ -150,7 +150,7 @@ def _saved_json(logdir: str) -> dict:
     except InputError as error:
         raise damaged(f"has a bad value: field {error.field} {error.reason}") from None
     except (TypeError, ValueError, AttributeError) as error:
-        # A value of a type the checks never expect (e.g. a number for save_path).
+        # A safety net: the field rules check types, so no known value reaches it.
         raise damaged(f"has a bad value ({error})") from None
     return saved
 
