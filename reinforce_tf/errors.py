@@ -28,3 +28,13 @@ class TrainingError(RuntimeError):
 
     The message says what happened, at which env step, and which checkpoint is kept.
     """
+
+
+def error_reason(error: BaseException) -> str:
+    """An exception's message as one short line: an OSError's reason ("No space left on
+    device"), else the first line (TensorFlow's messages run to many)."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    lines = str(error).strip().splitlines()
+    text = lines[0] if lines else type(error).__name__
+    return text if len(text) <= 200 else text[:197] + "..."

@@ -13,9 +13,9 @@ import matplotlib
 import matplotlib.ticker
 from absl import app, flags
 
-from reinforce_tf.errors import InputError
+from reinforce_tf.errors import InputError, error_reason
 from reinforce_tf.training.curves import curves, read_run
-from reinforce_tf.training.saving import check_output_file, os_reason, written_atomically
+from reinforce_tf.training.saving import check_output_file, written_atomically
 
 matplotlib.use("Agg")  # files only; no display needed
 import matplotlib.pyplot as plt  # after choosing the backend
@@ -67,7 +67,9 @@ def _plot(folders: list[str]) -> Path:
         with written_atomically(out) as temporary:  # never a half-written PNG
             figure.savefig(temporary, dpi=80, format="png")
     except OSError as error:  # e.g. the disk is full; the old file keeps its bytes
-        raise InputError(f"could not write {str(out)!r}: {os_reason(error)}", field="out") from None
+        raise InputError(
+            f"could not write {str(out)!r}: {error_reason(error)}", field="out"
+        ) from None
     finally:
         plt.close(figure)
     return out

@@ -17,8 +17,8 @@ from reinforce_tf.errors import TrainingError
 from reinforce_tf.optimizers import make_optimizer
 from reinforce_tf.policy import build_policy
 from reinforce_tf.training import episode_log
+from reinforce_tf.training.checkpoints import RunCheckpoint
 from reinforce_tf.training.episode_log import read_episodes
-from reinforce_tf.training.run_folder import RunCheckpoint
 
 # Each sub-env of the vector env counts its own steps.
 FAULT_AFTER = 1_000

@@ -4,7 +4,8 @@ envs.py         the vector env for a Gymnasium id; sampled actions → env actio
 rollout.py      whole episodes from a vector env, one compiled act() call per step
 learner.py      config → agent, rollout → update: the glue every check calls too
 loop.py         train(): collect → update → log → evaluate → checkpoint → stop → save
-run_folder.py   config.json, checkpoints and resume
+run_folder.py   config.json, the lock, the checks before a run starts or resumes
+checkpoints.py  checkpoints: save, and restore the newest intact one
 episode_log.py  episodes.csv
 summaries.py    TensorBoard scalars
 progress.py     progress bar or plain lines

@@ -16,10 +16,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from reinforce_tf.errors import InputError
+from reinforce_tf.errors import InputError, error_reason
 from reinforce_tf.training.episode_log import COLUMNS, EPISODES_NAME
 from reinforce_tf.training.run_folder import CONFIG_NAME
-from reinforce_tf.training.saving import os_reason, printable
+from reinforce_tf.training.saving import printable
 
 # Config fields that do not make a different experiment: runs differing only in these are
 # seeds of one curve.
@@ -100,7 +100,7 @@ def _read_episodes(path: Path) -> tuple[np.ndarray, np.ndarray]:
     except UnicodeDecodeError:
         refuse("it is not UTF-8 text")
     except OSError as error:
-        raise InputError(f"cannot read {str(path)!r}: {os_reason(error)}") from None
+        raise InputError(f"cannot read {str(path)!r}: {error_reason(error)}") from None
     except csv.Error as error:
         refuse(str(error))
     if not rows or tuple(rows[0]) != COLUMNS:
@@ -126,7 +126,7 @@ def _read_config(path: Path) -> dict:
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except OSError as error:
-        raise InputError(f"cannot read {str(path)!r}: {os_reason(error)}") from None
+        raise InputError(f"cannot read {str(path)!r}: {error_reason(error)}") from None
     except UnicodeDecodeError:
         raise InputError(f"{str(path)!r} is not valid JSON: it is not UTF-8 text") from None
     except json.JSONDecodeError as error:

@@ -31,9 +31,10 @@ import numpy as np
 import tensorflow as tf
 
 from reinforce_tf.config import TrainConfig
-from reinforce_tf.errors import InputError, TrainingError
+from reinforce_tf.errors import InputError, TrainingError, error_reason
 from reinforce_tf.policy import make_actor
 from reinforce_tf.training import progress as progress_lib
+from reinforce_tf.training.checkpoints import Counters, RunCheckpoint
 from reinforce_tf.training.envs import make_vector_env
 from reinforce_tf.training.episode_log import EpisodeLog
 from reinforce_tf.training.evaluate import evaluate
@@ -45,14 +46,7 @@ from reinforce_tf.training.rollout import (
     collection_rows,
     split_episodes,
 )
-from reinforce_tf.training.run_folder import (
-    Counters,
-    RunCheckpoint,
-    check_run_folder,
-    config_as_json,
-    error_reason,
-    open_run_folder,
-)
+from reinforce_tf.training.run_folder import check_run_folder, config_as_json, open_run_folder
 from reinforce_tf.training.saving import check_output_paths, save_policy
 from reinforce_tf.training.summaries import Summaries
 

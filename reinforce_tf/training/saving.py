@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import keras
 
-from reinforce_tf.errors import InputError, TrainingError
+from reinforce_tf.errors import InputError, TrainingError, error_reason
 
 if TYPE_CHECKING:
     from reinforce_tf.config import TrainConfig
@@ -59,7 +59,7 @@ def save_policy(policy: keras.Model, path: str | os.PathLike, metadata: dict) ->
     except OSError as error:
         kept = "the existing file is unchanged" if existed else "no file was written"
         raise TrainingError(
-            f"could not write the policy to {str(path)!r}: {os_reason(error)}; {kept}"
+            f"could not write the policy to {str(path)!r}: {error_reason(error)}; {kept}"
         ) from error
     return path
 
@@ -216,7 +216,7 @@ def _keras_zip_problem(path: Path) -> str | None:
                 return "the zip archive has no config.json (it is not a saved Keras model)"
             damaged = archive.testzip()  # reads every member and checks its CRC
     except (OSError, zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as error:
-        return f"the zip archive is damaged ({printable(os_reason(error))})"
+        return f"the zip archive is damaged ({printable(error_reason(error))})"
     if damaged is not None:
         return f"the zip archive is damaged (member {printable(damaged)!r} fails its CRC check)"
     return None
@@ -246,8 +246,14 @@ def printable(text: object, limit: int = MAX_QUOTED) -> str:
     return escaped if len(escaped) <= limit else escaped[: limit - 1] + "…"
 
 
-def os_reason(error: BaseException) -> str:
-    """The OS's words for a failed file operation ("No space left on device")."""
-    if isinstance(error, OSError) and error.strerror:
-        return error.strerror
-    return str(error) or type(error).__name__
+@contextlib.contextmanager
+def writing_in(logdir: str):
+    """A context in which an `OSError` (no permission, read-only, disk full) while writing in
+    the run folder `logdir` becomes a one-line `InputError` naming --logdir."""
+    try:
+        yield
+    except OSError as error:
+        where = f": {error.filename}" if error.filename else ""
+        raise InputError(
+            f"cannot write in {logdir!r} ({error.strerror or error}{where})", field="logdir"
+        ) from None
