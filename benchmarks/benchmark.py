@@ -10,7 +10,8 @@ this machine, with the trainer's defaults for --env:
 - time_to_target.py: wall seconds and env steps to the target return, per seed, for the
   trainer and for the naive reference (naive_reinforce.py: the same update, acting in one
   env with an eager `policy(obs)` call per step);
-- memory.py: peak RSS of `scripts/train.py` runs of growing length (no early stop);
+- whole_process.py: `scripts/train.py` as a user runs it: wall seconds from process start
+  to exit per seed, and peak RSS of runs of growing length (no early stop);
 - report.py: the machine, the Markdown report and the JSON file.
 """
 
@@ -20,12 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import _cli  # before anything that imports TensorFlow: it does so quietly
-import memory
 import naive_reinforce
 import report as report_lib
 import tensorflow as tf
 import throughput
 import time_to_target
+import whole_process
 from absl import app, flags
 
 from reinforce_tf import TrainConfig
@@ -62,6 +63,13 @@ _MEMORY_STEPS = flags.DEFINE_list(
     "memory_steps",
     "100000,1000000",
     "Lengths in env steps of the training runs whose peak RSS is measured (empty skips).",
+)
+_STARTUP_SEEDS = flags.DEFINE_integer(
+    "startup_seeds",
+    5,
+    "Whole-process runs of scripts/train.py (seeds 0 … startup_seeds−1, the env's defaults, "
+    "--total_steps) timed from process start to exit (>= 0; 0 skips).",
+    lower_bound=0,
 )
 _OUTPUT = flags.DEFINE_string("output", None, "Also write every number as JSON to this path.")
 _MARKDOWN = flags.DEFINE_string(
@@ -136,10 +144,17 @@ def run() -> dict:
         report["end_to_end"] = time_to_target.runs_per_seed(
             base.env, _SEEDS.value, base.total_steps, _NAIVE_SECONDS.value, Path(workdir), progress
         )
+        report["whole_process"] = []
+        for seed in range(_STARTUP_SEEDS.value):
+            progress(f"whole process: scripts/train.py --seed={seed}")
+            seconds = whole_process.start_to_exit_seconds(
+                base.env, seed, base.total_steps, Path(workdir)
+            )
+            report["whole_process"].append({"seed": seed, "seconds": seconds})
         report["memory"] = []
         for steps in memory_steps:
             progress(f"memory: training for {steps:,} steps")
-            peak = memory.peak_rss_mib(base.env, steps, Path(workdir))
+            peak = whole_process.peak_rss_mib(base.env, steps, Path(workdir))
             report["memory"].append({"steps": steps, "peak_rss_mib": peak})
     return report
 

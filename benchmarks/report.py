@@ -160,6 +160,22 @@ def markdown(report: dict) -> str:
             f"{collector['counted_steps_per_s'] / raw:.1%} for counted steps."
         ),
     ]
+    if report["whole_process"]:
+        runs = report["whole_process"]
+        lines += [
+            "",
+            (
+                f"### Whole process: `python scripts/train.py --env={config['env']} --seed=N`, "
+                "process start to exit"
+            ),
+            "",
+            "TensorFlow's import, tracing, training to the target (or the budget), saving.",
+            "",
+            "| seed | seconds |",
+            "| --- | --- |",
+        ]
+        lines += [f"| {run['seed']} | {run['seconds']:.2f} |" for run in runs]
+        lines.append(f"| median (min–max) | {summary([run['seconds'] for run in runs], 2)} |")
     if report["memory"]:
         lines += ["", "### Memory (peak RSS of `scripts/train.py --target_return=inf`)", ""]
         lines += ["| env steps | peak RSS |", "| --- | --- |"]

@@ -32,6 +32,7 @@ TINY = (
     "--naive_seconds=1",
     "--num_envs=2",
     "--noasync_envs",
+    "--startup_seeds=1",
     "--memory_steps=",
 )
 
@@ -73,6 +74,10 @@ def test_tiny_benchmark_prints_and_writes_the_report(tmp_path):
     assert text.startswith("# Notes\n\n<!-- benchmark:start -->\n")
     assert text.endswith("<!-- benchmark:end -->\nkept\n")
     assert "old table" not in text and "### End to end" in text
+    # The quick start's command, one seed, timed from process start to exit.
+    (startup,) = report["whole_process"]
+    assert startup["seed"] == 0 and startup["seconds"] > 0
+    assert "### Whole process: `python scripts/train.py --env=CartPole-v1 --seed=N`" in text
 
 
 def test_bad_flags_fail_in_one_line(tmp_path):
