@@ -112,9 +112,7 @@ def test_continuous_actions_train_and_save(tmp_path):
 
 
 def test_scripts_train_then_evaluate(script, tmp_path):
-    # 6,000 steps: room for the first update of CartPole's default 128 episodes (about 2,800
-    # steps), so progress is printed.
-    (tmp_path / "run.flags").write_text("--total_steps=6000\n--save_path=run.keras\n")
+    (tmp_path / "run.flags").write_text("--total_steps=2000\n--save_path=run.keras\n")
     done = script("train.py", "--flagfile=run.flags", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""  # TensorFlow's start-up noise is kept off the terminal
@@ -201,12 +199,12 @@ def test_the_budget_holds_inside_an_update(tmp_path):
 
 def test_a_collection_that_cannot_fit_in_memory_is_refused_before_training(tmp_path):
     # 10⁹ steps of budget leave CartPole's time limit (L = 500) as the bound: 10⁶ episodes
-    # handed out to 128 envs take at most ⌊(10⁶ − 1) · 501/128⌋ + 500 = 3,914,558 rows,
-    # tens of GiB; refused before anything is allocated.
+    # handed out to 64 envs take at most ⌊(10⁶ − 1) · 501/64⌋ + 500 = 7,828,617 rows, tens
+    # of GiB; refused before anything is allocated.
     config = TrainConfig(
         batch_episodes=1_000_000, total_steps=10**9, save_path=str(tmp_path / "m.keras")
     )
-    with pytest.raises(InputError, match=r"3,914,558 vector steps and about .* GiB") as error:
+    with pytest.raises(InputError, match=r"7,828,617 vector steps and about .* GiB") as error:
         train(config, progress=None)
     assert error.value.field == "batch_episodes"
     assert "lower --batch_episodes" in str(error.value)
