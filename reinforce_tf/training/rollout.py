@@ -172,10 +172,10 @@ def collection_rows(spec, episodes: int, num_envs: int, max_steps: float = math.
     episode ended there). Up to r no env idles, so the B·(r + 1) env-rows 0 … r are all
     steps or reset steps of the first E − 1 episodes: at most L steps each, plus one reset
     step for each of the E − 1 − B that follow another episode in their env (the first B
-    start from the collection's reset). So r + 1 <= ((E − 1)(L + 1) − B) / B, and every
-    episode, handed out at row r at the latest, ends by row r + 1 + L (a reset step, then L
-    steps): at most ⌊(E − 1)(L + 1)/B⌋ + L rows. (B = 1 gives E(L + 1) − 1: E episodes and
-    the E − 1 reset steps between them.)
+    start from the collection's reset). So r + 2 <= (E − 1)(L + 1)/B, and every episode,
+    handed out at row r at the latest, ends by row r + 1 + L (a reset step, then L steps):
+    rows 0 … r + 1 + L, at most ⌊(E − 1)(L + 1)/B⌋ + L of them. (B = 1 gives E(L + 1) − 1:
+    E episodes and the E − 1 reset steps between them.)
 
     A budget of `max_steps` counted steps ends the collection too: every row counts at least
     one step, except rows where every playing env is at a reset step (at most one per reset,
