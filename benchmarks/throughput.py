@@ -23,7 +23,7 @@ from reinforce_tf.config import TrainConfig
 from reinforce_tf.policy import distribution_model, make_actor, make_distribution
 from reinforce_tf.training.envs import make_vector_env
 from reinforce_tf.training.learner import make_agent, update_from_rollout
-from reinforce_tf.training.rollout import RolloutCollector, split_episodes
+from reinforce_tf.training.rollout import RolloutCollector
 
 ACTORS = ("make_actor", "tf_function", "xla", "concrete")
 
@@ -70,14 +70,15 @@ def collector_rates(
     """Env steps/s and counted steps/s of the trainer's collection loop.
 
     Counted steps leave out the reset step after each episode and the steps of envs idling
-    until the batch's longest episode ends. `actor`: one of ACTORS (see `variant_actor`).
+    once every episode of the collection has started (until the last ones end). `actor`:
+    one of ACTORS (see `variant_actor`).
     """
     env = vector_env(config.env, num_envs, mode)
     try:
         agent = make_agent(config, env.single_observation_space, env.single_action_space)
         act = variant_actor(agent.policy, config.seed, actor)
         collector = RolloutCollector(env, act, config.seed)
-        episodes = split_episodes(max(config.episodes_per_update, num_envs), num_envs)
+        episodes = max(config.episodes_per_update, num_envs)
 
         def step():
             rollout = collector.collect(episodes)
@@ -147,9 +148,7 @@ def update_rate(config: TrainConfig, seconds: float) -> dict:
     try:
         agent = make_agent(config, env.single_observation_space, env.single_action_space)
         collector = RolloutCollector(env, make_actor(agent.policy, seed=config.seed), config.seed)
-        rollout = collector.collect(
-            split_episodes(config.episodes_per_update, config.resolved_num_envs)
-        )
+        rollout = collector.collect(config.episodes_per_update)
     finally:
         env.close()
 

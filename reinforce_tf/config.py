@@ -26,8 +26,9 @@ DEFAULT_BATCH_NUM_ENVS = 64
 # them are in docs/results.md. `TrainConfig.for_env` applies them; explicit values (flags)
 # override them.
 ENV_DEFAULTS: dict[str, dict] = {
-    # 64 episodes per update, played by 64 envs at once: fewer act() calls to the target
-    # than 16 in 16, and every seed tried solves.
+    # 64 episodes per update, played by 64 envs at once: the fewest loop seconds to the
+    # target of the batch sizes and env counts tried whose saved policies all act perfectly
+    # greedily (128 in 128 was faster but left greedy returns of 362-473 on 3 seeds).
     "CartPole-v1": {
         "hidden_sizes": (64, 64),
         "learning_rate": 0.015,

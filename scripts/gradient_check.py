@@ -4,12 +4,14 @@ python scripts/gradient_check.py [--episodes=65536] [--batch_episodes=16] [--see
 
 For the short corridor (linear softmax at π(right) = 0.3, γ = 1) and a random 5-state,
 3-action MDP (tanh MLP policy, γ = 0.9), prints the exact ∇J(θ) (a linear solve in
-TensorFlow, differentiated by GradientTape), then for per-episode and per-batch updates, with
-and without baselines, the trainer's estimate's cosine similarity with it (weights from
-`learner.rollout_weights`, γ^t from `learner.rollout_gamma_powers`, the gradient of
-`Reinforce.policy_loss`), its relative error with a 95% bootstrap interval, the largest
-per-weight z-score and the variance of one episode's gradient; finally the RMS relative error
-for growing N, which shrinks like 1/√N.
+TensorFlow, differentiated by GradientTape). The episodes are played by the trainer's
+`RolloutCollector` in collections of --batch_episodes episodes in 5 envs (each env takes the
+next episode as it frees up); for per-episode updates and for per-batch updates (one
+collection each), with and without baselines, it prints the trainer's estimate's cosine
+similarity with it (weights from `learner.rollout_weights`, γ^t from
+`learner.rollout_gamma_powers`, the gradient of `Reinforce.policy_loss`), its relative error
+with a 95% bootstrap interval, the largest per-weight z-score and the variance of one
+episode's gradient; finally the RMS relative error for growing N, which shrinks like 1/√N.
 """
 
 import _cli  # first: it imports TensorFlow quietly
@@ -17,6 +19,7 @@ import numpy as np
 from absl import app, flags
 
 from reinforce_tf.exact.gradcheck import (
+    SAMPLER_ENVS,
     Comparison,
     UpdateGradients,
     compare,
@@ -31,7 +34,9 @@ _EPISODES = flags.DEFINE_integer(
     "episodes", 65536, "Episodes N sampled per MDP (>= 64); the estimate averages them."
 )
 _BATCH_EPISODES = flags.DEFINE_integer(
-    "batch_episodes", 16, "Episodes per update in the batch rows (>= 2)."
+    "batch_episodes",
+    16,
+    "Episodes per collection, and per update in the batch rows (>= 2); N is cut to a multiple.",
 )
 _SEED = flags.DEFINE_integer("seed", 0, "Seeds the sampling and the random MDP (>= 0).")
 
@@ -62,17 +67,21 @@ def _check() -> None:
     if seed < 0:
         raise _cli.InputError(f"must be an integer >= 0; got {seed}", field="seed")
     for problem in (corridor_problem(), random_problem(seed=seed)):
-        _check_problem(problem, episodes, batch, seed)
+        _check_problem(problem, episodes - episodes % batch, batch, seed)
 
 
 def _check_problem(problem, num_episodes: int, batch: int, seed: int) -> None:
     policy, mdp, gamma = problem.policy, problem.mdp, problem.gamma
     print(f"\n== {problem.name}, γ = {gamma}, N = {num_episodes} episodes, seed {seed}", flush=True)
-    episodes = sample_episodes(mdp, policy, num_episodes, seed=seed)
+    episodes = sample_episodes(mdp, policy, num_episodes, seed=seed, collection_episodes=batch)
     estimator = UpdateGradients(policy)
     exact = exact_gradient(policy, mdp, gamma)
     lengths = episodes.valid.sum(axis=0)
-    print(f"sampled: mean length {lengths.mean():.2f} steps, longest {lengths.max()}")
+    print(
+        f"sampled by the trainer's RolloutCollector, {num_episodes // batch} collections of "
+        f"{batch} episodes in {SAMPLER_ENVS} envs: mean length {lengths.mean():.2f} steps, "
+        f"longest {lengths.max()}"
+    )
 
     reference = per_episode = None
     print(

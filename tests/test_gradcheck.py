@@ -4,8 +4,13 @@ Tolerances are statistical: under an unbiased estimate each weight's z-score
 (ĝ_i − g_i) / (sd_i / √K) is ≈ N(0, 1); with ≤ 147 weights, P(any |z| > 4.5) < 147 · 6.8e-6
 = 1e-3. A bias of 4.5 standard errors or more fails. Seeds are fixed, so each test is
 deterministic.
+
+Episodes come from the trainer's `RolloutCollector` (`gradcheck.sample_episodes`):
+collections of 8 or 16 episodes in 5 envs, each env taking the next episode as it frees
+up, so the z-scores check the collector's selection of episodes too.
 """
 
+import functools
 import math
 
 import numpy as np
@@ -15,11 +20,15 @@ from reinforce_tf.agent import Reinforce
 from reinforce_tf.config import TrainConfig
 from reinforce_tf.errors import InputError
 from reinforce_tf.exact.gradcheck import (
+    SAMPLER_ENVS,
     Episodes,
+    EpisodeSampler,
     UpdateGradients,
     check_gradient,
     compare,
+    concatenate,
     corridor_problem,
+    episodes_of,
     exact_gradient,
     exact_objective,
     random_problem,
@@ -34,6 +43,16 @@ from reinforce_tf.training.learner import update_from_rollout
 from reinforce_tf.training.rollout import Rollout
 
 Z_BOUND = 4.5
+
+
+@functools.cache
+def sampled(problem_maker, collection_episodes, count=4096, seed=1):
+    """A problem and `count` of its episodes, played in collections of
+    `collection_episodes` by the trainer's collector (sampled once per module)."""
+    problem = problem_maker()
+    return problem, sample_episodes(
+        problem.mdp, problem.policy, count, seed=seed, collection_episodes=collection_episodes
+    )
 
 
 def test_exact_gradient_of_corridor_equals_hand_value():
@@ -79,11 +98,61 @@ def test_exact_gradient_of_random_mdp_matches_finite_differences():
 
 def test_sampled_returns_match_the_closed_form_value():
     # 4096 corridor episodes at p = 0.3: mean return ≈ v(s0) = −16.19 within 4.5 std errors.
-    problem = corridor_problem(probability_right=0.3)
-    episodes = sample_episodes(problem.mdp, problem.policy, 4096, seed=0)
+    _, episodes = sampled(corridor_problem, 16)
     returns = episodes.rewards.sum(axis=0)
     error = (returns.mean() - corridor_value(0.3)) / (returns.std() / math.sqrt(len(returns)))
     assert abs(error) < Z_BOUND
+
+
+def test_episodes_of_a_rollout_are_listed_in_its_order_from_t_0():
+    # Two envs, three episodes (states 0–2 and 9 as the reset row's, actions and rewards
+    # numbered by row):
+    #   row:   0    1    2      3
+    #   env 0: A₀   A₁E  reset  C₀E      A: 2 steps, C: 1 step
+    #   env 1: B₀   B₁   B₂E    idle     B: 3 steps
+    # By end row, then env: A (row 1), B (row 2), C (row 3).
+    valid = np.array([[1, 1], [1, 1], [0, 1], [1, 0]], bool)
+    dones = np.array([[0, 0], [1, 0], [0, 1], [1, 0]], bool)
+    time_steps = np.array([[0, 0], [1, 1], [0, 2], [0, 0]], np.int32)
+    numbered = np.array([[1, 2], [3, 4], [5, 6], [7, 8]])
+    rollout = Rollout(
+        observations=np.zeros((4, 2, 1), np.float32),
+        actions=numbered.astype(np.int32),
+        rewards=numbered.astype(np.float32),
+        dones=dones,
+        valid=valid,
+        time_steps=time_steps,
+        episode_returns=np.array([4.0, 12.0, 7.0]),
+        episode_lengths=np.array([2, 3, 1]),
+    )
+    states = np.array([[0, 1], [2, 0], [9, 2], [1, 9]])
+    episodes = episodes_of(rollout, states)
+    np.testing.assert_array_equal(episodes.valid, [[1, 1, 1], [1, 1, 0], [0, 1, 0]])
+    np.testing.assert_array_equal(episodes.dones, [[0, 0, 1], [1, 0, 0], [0, 1, 0]])
+    np.testing.assert_array_equal(episodes.rewards, [[1, 2, 7], [3, 4, 0], [0, 6, 0]])
+    np.testing.assert_array_equal(episodes.actions, episodes.rewards)
+    np.testing.assert_array_equal(episodes.states, [[0, 1, 1], [2, 0, 0], [0, 2, 0]])
+    both = concatenate([episodes, Episodes(*(a[:1, :1] for a in episodes))])
+    assert both.valid.shape == (3, 4) and not both.valid[1:, 3].any()
+
+
+def test_the_sampler_plays_the_collectors_episodes():
+    # 16 corridor episodes in 5 envs: the collector's own rollout, its episodes listed whole
+    # (their rewards sum to the rollout's returns), and envs play different numbers of them.
+    problem = corridor_problem()
+    sampler = EpisodeSampler(problem.mdp, problem.policy, seed=0)
+    rollout, states = sampler.collect(16)
+    sampler.close()
+    per_env = rollout.dones.sum(axis=0)
+    assert per_env.sum() == 16 and len(per_env) == SAMPLER_ENVS and len(set(per_env)) > 1
+    episodes = episodes_of(rollout, states)
+    np.testing.assert_allclose(episodes.rewards.sum(axis=0), rollout.episode_returns)
+    np.testing.assert_array_equal(episodes.valid.sum(axis=0), rollout.episode_lengths)
+    # The corridor starts in s₀ and ends from s₂ going right (action 1): hidden states agree.
+    assert (episodes.states[0] == 0).all()
+    last = episodes.dones
+    np.testing.assert_array_equal(episodes.states[last], 2)
+    np.testing.assert_array_equal(episodes.actions[last], 1)
 
 
 def test_mean_baseline_weights_are_the_trainers_by_hand():
@@ -110,28 +179,19 @@ def test_mean_baseline_weights_are_the_trainers_by_hand():
         update_inputs(corridor_mdp(), episodes, 0.5, batch_episodes=1, baseline="mean")
 
 
-def _rollout_of(mdp, episodes, columns):
-    """The trainer's Rollout of episodes[columns], each in its own env from t = 0."""
-    valid = episodes.valid[:, columns]
-    return Rollout(
-        observations=mdp.observations[episodes.states[:, columns]],
-        actions=episodes.actions[:, columns],
-        rewards=episodes.rewards[:, columns],
-        dones=episodes.dones[:, columns],
-        valid=valid,
-        time_steps=np.tile(np.arange(len(valid), dtype=np.int32)[:, None], (1, valid.shape[1])),
-        episode_returns=episodes.rewards[:, columns].sum(axis=0).astype(np.float64),
-        episode_lengths=valid.sum(axis=0),
-    )
-
-
 @pytest.mark.parametrize("baseline", ["none", "mean"])
 def test_update_gradient_is_what_the_agent_step_applies(baseline):
-    # One SGD step of the trainer's update_from_rollout (Reinforce.update on the weights,
-    # mean baseline and γ^t the trainer computes from update 0's Rollout, built here by
-    # hand, with the config written out here) moves θ by α ĝ_0 exactly.
+    # One SGD step of the trainer's update_from_rollout on the collector's own Rollout of
+    # update 0 (4 episodes in 3 envs, so one env plays two; the trainer computes the mean
+    # baseline and γ^t from that layout; config written out here) moves θ by α ĝ_0, the
+    # check's gradient of the same episodes laid out one per column.
     problem = random_problem(seed=0)
-    episodes = sample_episodes(problem.mdp, problem.policy, 8, seed=0)
+    sampler = EpisodeSampler(problem.mdp, problem.policy, num_envs=3, seed=0)
+    collections = [sampler.collect(4) for _ in range(2)]
+    sampler.close()
+    first = collections[0][0]
+    assert first.dones.sum(axis=0).max() == 2  # an env played two of the episodes
+    episodes = concatenate([episodes_of(*collection) for collection in collections])
     lengths = episodes.valid.sum(axis=0)
     # Update 0's episodes end at different steps, so "still running at t" matters: the old
     # check's mean (ended episodes as G = 0) gives other weights.
@@ -158,7 +218,7 @@ def test_update_gradient_is_what_the_agent_step_applies(baseline):
     variables = problem.policy.trainable_variables
     saved = [v.numpy() for v in variables]
     agent = Reinforce(problem.policy, SGD(learning_rate=0.5))
-    update_from_rollout(agent, _rollout_of(problem.mdp, episodes, slice(0, 4)), config)
+    update_from_rollout(agent, first, config)
     moved = np.concatenate([(v.numpy() - w).ravel() for v, w in zip(variables, saved, strict=True)])
     np.testing.assert_allclose(moved, 0.5 * gradients[0], atol=2e-7)
     for variable, value in zip(variables, saved, strict=True):
@@ -184,7 +244,9 @@ def test_update_gradient_is_what_the_agent_step_applies(baseline):
     "batch_episodes, baseline", [(1, "none"), (1, "value"), (8, "none"), (8, "mean")]
 )
 def test_estimate_is_unbiased(problem_maker, batch_episodes, baseline):
-    problem = problem_maker()
+    # Per-episode updates average the episodes of collections of 16; a batch update is one
+    # collection of 8 (in 5 envs).
+    problem, episodes = sampled(problem_maker, 16 if batch_episodes == 1 else batch_episodes)
     result = check_gradient(
         problem.policy,
         problem.mdp,
@@ -193,6 +255,7 @@ def test_estimate_is_unbiased(problem_maker, batch_episodes, baseline):
         batch_episodes=batch_episodes,
         baseline=baseline,
         seed=1,
+        episodes=episodes,
     )
     assert result.max_abs_z < Z_BOUND
     # ‖ĝ − g‖² / (tr Cov / K) has mean 1 when unbiased; 16 is far out in its tail.
@@ -200,12 +263,28 @@ def test_estimate_is_unbiased(problem_maker, batch_episodes, baseline):
     assert result.cosine > 0.99
 
 
+@pytest.mark.parametrize("problem_maker", [corridor_problem, random_problem])
+def test_keeping_the_first_episodes_to_end_is_detected_as_bias(problem_maker):
+    # A collector that starts 16 episodes in 5 envs but keeps only the first 8 to end
+    # favours short episodes (mean length 16.3 → 11.9 on the corridor, 6.6 → 4.3 on the
+    # random MDP); the check must reject it (measured max|z| 10.2 and 11.0), while the same
+    # collections whole pass. Episodes are listed by end step: a collection's first 8 are
+    # the first to end.
+    problem, episodes = sampled(problem_maker, 16)
+    whole = check_gradient(problem.policy, problem.mdp, problem.gamma, 4096, episodes=episodes)
+    first_to_end = np.arange(4096).reshape(-1, 16)[:, :8].ravel()  # [2048]
+    biased = Episodes(*(array[:, first_to_end] for array in episodes))
+    assert biased.valid.sum() < 0.8 * 0.5 * episodes.valid.sum()  # 20% shorter or more
+    kept = check_gradient(problem.policy, problem.mdp, problem.gamma, 2048, episodes=biased)
+    assert whole.max_abs_z < Z_BOUND
+    assert kept.max_abs_z > 2 * Z_BOUND
+
+
 def test_omitting_gamma_power_is_detected_as_bias():
     # With γ = 0.9, dropping Sutton & Barto's γ^t factor (the trainer's --gamma_power=false:
     # γ^t = 1 in policy_loss) estimates E[Σ_t G_t ∇ln π(A_t|S_t)], not ∇J = E[Σ_t γ^t G_t …]:
     # the check must reject it (else it could not fail).
-    problem = random_problem()
-    episodes = sample_episodes(problem.mdp, problem.policy, 16384, seed=0)
+    problem, episodes = sampled(random_problem, 16)
     inputs = update_inputs(problem.mdp, episodes, problem.gamma)
     assert episodes.valid[7].any()  # some episodes reach t = 7, where γ^t = 0.9^7 = 0.48
     estimator = UpdateGradients(problem.policy)
@@ -219,13 +298,12 @@ def test_omitting_gamma_power_is_detected_as_bias():
 
 
 def test_value_baseline_reduces_variance_on_the_corridor():
-    # Same 4096 episodes; the exact v_π(S_t) baseline measured 2.4× less variance at 65536.
-    problem = corridor_problem()
-    episodes = sample_episodes(problem.mdp, problem.policy, 4096, seed=2)
+    # Same 4096 episodes; the exact v_π(S_t) baseline: 2.6× less variance here, 2.3× at 65536.
+    problem, episodes = sampled(corridor_problem, 16)
 
     def variance(baseline):
         return check_gradient(
-            problem.policy, problem.mdp, 1.0, 4096, baseline=baseline, seed=2, episodes=episodes
+            problem.policy, problem.mdp, 1.0, 4096, baseline=baseline, episodes=episodes
         ).episode_variance
 
     assert variance("none") > 1.8 * variance("value")

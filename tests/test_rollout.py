@@ -1,4 +1,4 @@
-"""Whole-episode collection, on an env whose episodes are known in advance."""
+"""Whole-episode collection, on envs whose episodes are known in advance."""
 
 import threading
 
@@ -7,12 +7,7 @@ import numpy as np
 import pytest
 
 from reinforce_tf.training.envs import make_vector_env
-from reinforce_tf.training.rollout import (
-    RolloutCollector,
-    buffer_bytes,
-    collection_rows,
-    split_episodes,
-)
+from reinforce_tf.training.rollout import RolloutCollector, buffer_bytes, collection_rows
 
 
 class CountingEnv(gym.Env):
@@ -23,8 +18,11 @@ class CountingEnv(gym.Env):
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
-        self.t, self.length = 0, int(self.np_random.integers(2, 5))
+        self.t, self.length = 0, self._next_length()
         return np.array([0.0], np.float32), {}
+
+    def _next_length(self) -> int:
+        return int(self.np_random.integers(2, 5))
 
     def step(self, action):
         self.t += 1
@@ -34,74 +32,154 @@ class CountingEnv(gym.Env):
         return np.array([self.t], np.float32), float(self.t), terminated, truncated, {}
 
 
+# Episode lengths of ScriptedEnv after a reset with seed s (env b of a collector seeded 0).
+SCRIPTS = {0: (5, 1, 1), 1: (2, 3, 1), 2: (1, 1, 4, 1)}
+
+
+class ScriptedEnv(CountingEnv):
+    """CountingEnv whose episode lengths are a script: reset with seed s plays
+    SCRIPTS[s] in order, then episodes of `length` steps."""
+
+    def __init__(self, length: int = 1):
+        self.default_length = length  # of episodes past the script
+
+    def reset(self, *, seed=None, options=None):
+        if seed is not None:
+            self.script = iter(SCRIPTS.get(seed, ()))
+        return super().reset(seed=seed, options=options)
+
+    def _next_length(self) -> int:
+        return next(self.script, self.default_length)
+
+
 gym.register("tests/Counting-v0", entry_point=CountingEnv)
 # The same env with a time limit that never cuts an episode short (they last at most 4).
 gym.register("tests/CountingLimited-v0", entry_point=CountingEnv, max_episode_steps=4)
+gym.register("tests/Scripted-v0", entry_point=ScriptedEnv)
+# Episodes of 100 steps, cut by a time limit of 2.
+gym.register(
+    "tests/CountingCut-v0",
+    entry_point=ScriptedEnv,
+    kwargs={"length": 100},
+    max_episode_steps=2,
+)
 
 
-def collect(episodes_per_env, seed=7, env_id="tests/Counting-v0", **options):
-    env = make_vector_env(env_id, len(episodes_per_env))
+def collect(num_envs, episodes, seed=7, env_id="tests/Counting-v0", **options):
+    env = make_vector_env(env_id, num_envs)
     rng = np.random.default_rng(seed)
     collector = RolloutCollector(
         env, lambda obs: rng.integers(0, 2, len(obs)).astype(np.int32), seed
     )
-    return collector, collector.collect(np.array(episodes_per_env), **options)
+    return collector, collector.collect(episodes, **options)
 
 
-def test_each_env_plays_exactly_its_episodes():
-    _, rollout = collect([3, 1, 0])
-    counted = rollout.dones & rollout.valid
-    np.testing.assert_array_equal(counted.sum(axis=0), [3, 1, 0])
-    assert not rollout.valid[:, 2].any()  # an env with no episodes only idles
-    assert len(rollout.episode_returns) == 4
+def episodes_per_env(rollout):
+    return (rollout.dones & rollout.valid).sum(axis=0)
+
+
+def test_envs_take_the_next_episode_as_they_free_up():
+    # 6 episodes in 3 envs, seed 0: env b's episodes last SCRIPTS[b] steps in turn.
+    #   row:   0  1  2  3  4  5  6  7       (. = step of an episode, E = its last,
+    #   env 0: .  .  .  .  E  -  -  -        r = autoreset step, - = idle)
+    #   env 1: .  E  r  .  .  E  -  -
+    #   env 2: E  r  E  r  .  .  .  E
+    # Episodes 0, 1, 2 start in envs 0, 1, 2; env 2 ends at row 0 and takes episode 3 (1
+    # step, rows 1–2), env 1 ends at row 1 and takes episode 4 (3 steps, rows 2–5), env 2
+    # ends again at row 2 and takes episode 5, the last (4 steps, rows 3–7); env 0 ends
+    # episode 0 at row 4 and, none left, idles. Fixed quotas of 2 per env would have had
+    # env 0 play 5 + 1 steps and env 1 wait.
+    _, rollout = collect(3, 6, seed=0, env_id="tests/Scripted-v0")
+    valid = np.array(
+        [
+            [1, 1, 1, 1, 1, 0, 0, 0],
+            [1, 1, 0, 1, 1, 1, 0, 0],
+            [1, 0, 1, 0, 1, 1, 1, 1],
+        ],
+        bool,
+    ).T  # [T, B]
+    np.testing.assert_array_equal(rollout.valid, valid)
+    np.testing.assert_array_equal(episodes_per_env(rollout), [1, 2, 3])
+    # Listed by end row, then env: (0, env 2), (1, env 1), (2, env 2), (4, env 0),
+    # (5, env 1), (7, env 2); reward t + 1 at step t, so length L returns L(L + 1)/2.
+    np.testing.assert_array_equal(rollout.episode_lengths, [1, 2, 1, 5, 3, 4])
+    np.testing.assert_array_equal(rollout.episode_returns, [1, 3, 1, 15, 6, 10])
+    # 16 counted steps of 8 rows × 3 envs = 24 stepped.
+    assert (rollout.num_steps, rollout.valid.size) == (16, 24)
+    # The recorded observation is S_t = [t]: each counted step's time index matches it.
+    np.testing.assert_array_equal(rollout.observations[valid, 0], rollout.time_steps[valid])
+    np.testing.assert_array_equal(rollout.rewards[valid], rollout.time_steps[valid] + 1)
+
+
+def test_envs_beyond_the_episodes_only_idle():
+    # 2 episodes in 3 envs: envs 0 and 1 play one each (5 and 2 steps), env 2 none.
+    _, rollout = collect(3, 2, seed=0, env_id="tests/Scripted-v0")
+    np.testing.assert_array_equal(episodes_per_env(rollout), [1, 1, 0])
+    assert not rollout.valid[:, 2].any()
+    np.testing.assert_array_equal(rollout.episode_lengths, [2, 5])
+    assert rollout.valid.shape == (5, 3)  # the longest episode's rows, nothing after
+    _, nothing = collect(2, 0)
+    assert nothing.valid.shape == (0, 2) and len(nothing.episode_returns) == 0
+
+
+def test_every_episode_is_whole_and_no_env_idles_while_episodes_remain():
+    # 11 episodes of 2–4 steps in 3 envs.
+    _, rollout = collect(3, 11)
+    assert len(rollout.episode_returns) == 11 and episodes_per_env(rollout).sum() == 11
     # Reward at step t is t + 1, so an episode of length L returns L(L + 1)/2.
     lengths = rollout.episode_lengths
+    assert set(lengths) <= {2, 3, 4}
     np.testing.assert_array_equal(rollout.episode_returns, lengths * (lengths + 1) / 2)
     assert rollout.num_steps == lengths.sum()
-
-
-def test_valid_steps_are_the_episodes_in_order_without_reset_steps():
-    _, rollout = collect([3])
-    valid = rollout.valid[:, 0]
-    # The recorded observation is S_t = [t]: each counted step's time index matches it.
-    np.testing.assert_array_equal(rollout.observations[valid, 0, 0], rollout.time_steps[valid, 0])
-    np.testing.assert_array_equal(rollout.rewards[valid, 0], rollout.time_steps[valid, 0] + 1)
-    # Next-step autoreset: the step after each episode end is a reset step, not counted.
-    ends = np.flatnonzero(rollout.dones[:, 0])
-    assert not valid[ends[:-1] + 1].any()
-    assert valid.sum() == rollout.episode_lengths.sum()
+    ends = rollout.dones & rollout.valid  # [T, B]
+    reset_rows = np.zeros_like(ends)
+    reset_rows[1:] = ends[:-1]  # next-step autoreset: the row after an end resets
+    assert not (rollout.valid & reset_rows).any()
+    # The last episode is handed out at the end row two rows before its first step.
+    starts = np.argwhere(rollout.valid & (rollout.time_steps == 0))  # (row, env)
+    handed_out = starts[:, 0].max() - 2
+    assert (rollout.valid | reset_rows)[: handed_out + 1].all()  # no env idled until then
+    for b in range(3):
+        # Column b: counted steps t = 0, 1, …, L − 1 per episode, each ending in an end.
+        steps = rollout.time_steps[rollout.valid[:, b], b]
+        last = ends[rollout.valid[:, b], b]
+        np.testing.assert_array_equal(steps[1:], np.where(last[:-1], 0, steps[:-1] + 1))
+        assert steps[0] == 0 and last[-1]
+    # Envs play different numbers of episodes (fixed quotas would give 4, 4, 3).
+    assert len(set(episodes_per_env(rollout))) > 1
 
 
 def test_later_collections_start_fresh_episodes():
-    collector, first = collect([1, 2])
-    second = collector.collect(np.array([2, 1]))
+    collector, first = collect(2, 3)
+    second = collector.collect(5)
     for rollout in (first, second):
         starts = rollout.valid & (rollout.time_steps == 0)
         np.testing.assert_array_equal(rollout.observations[starts, 0], 0.0)
         assert (rollout.time_steps[0] == 0).all()
-    np.testing.assert_array_equal((second.dones & second.valid).sum(axis=0), [2, 1])
+    assert (len(first.episode_returns), len(second.episode_returns)) == (3, 5)
 
 
 def test_same_seed_same_arrays():
-    _, first = collect([2, 2], seed=3)
-    _, again = collect([2, 2], seed=3)
+    _, first = collect(2, 5, seed=3)
+    _, again = collect(2, 5, seed=3)
     for name in first._fields:
         np.testing.assert_array_equal(getattr(first, name), getattr(again, name), err_msg=name)
-    _, other = collect([2, 2], seed=4)
+    _, other = collect(2, 5, seed=4)
     assert not np.array_equal(first.episode_lengths, other.episode_lengths) or not np.array_equal(
         first.actions, other.actions
     )
 
 
 def test_buffers_are_allocated_once_for_the_longest_collection_the_time_limit_allows():
-    collector, first = collect([3, 1, 0], env_id="tests/CountingLimited-v0")
+    collector, first = collect(3, 4, env_id="tests/CountingLimited-v0")
     buffers = collector._buffers
-    # 3 episodes of at most 4 steps, each followed by its reset step: 3 · (4 + 1) = 15 rows.
-    assert buffers.observations.shape == (15, 3, 1)
+    # 4 episodes of at most 4 steps in 3 envs: ⌊(4 − 1)(4 + 1)/3⌋ + 4 = 9 rows.
+    assert buffers.observations.shape == (9, 3, 1)
     arrays = [getattr(buffers, name) for name in buffers._ARRAYS]
-    for episodes in ([2, 3, 1], [1, 1, 1], [3, 0, 2]):
-        rollout = collector.collect(np.array(episodes))
-        np.testing.assert_array_equal((rollout.dones & rollout.valid).sum(axis=0), episodes)
+    for episodes in (4, 3, 1, 4, 2, 4):
+        rollout = collector.collect(episodes)
+        assert len(rollout.episode_returns) == episodes
+        assert len(rollout.valid) <= 9
     assert collector._buffers is buffers
     assert all(getattr(buffers, name) is array for name, array in zip(buffers._ARRAYS, arrays))
     # Rollouts are copies: later collections do not overwrite an earlier one.
@@ -109,11 +187,21 @@ def test_buffers_are_allocated_once_for_the_longest_collection_the_time_limit_al
     np.testing.assert_array_equal(first.episode_returns, lengths * (lengths + 1) / 2)
 
 
+def test_the_row_bound_is_reached():
+    # 3 episodes cut at L = 2 steps in 2 envs: both first episodes end at row 1, env 0 takes
+    # the third (reset row 2, steps 3–4): 5 rows = ⌊(3 − 1)(2 + 1)/2⌋ + 2, the bound.
+    assert collection_rows(gym.spec("tests/CountingCut-v0"), 3, 2) == 5
+    _, rollout = collect(2, 3, seed=10, env_id="tests/CountingCut-v0")
+    assert rollout.valid.shape == (5, 2) and rollout.num_steps == 6
+    np.testing.assert_array_equal(rollout.valid[:, 0], [1, 1, 0, 1, 1])
+    np.testing.assert_array_equal(rollout.valid[:, 1], [1, 1, 0, 0, 0])
+
+
 def test_buffers_grow_for_envs_without_a_time_limit():
-    # 600 episodes of 2–4 steps (plus reset steps) need far more than the first 1,024 rows.
-    collector, rollout = collect([600, 1])
+    # 1,200 episodes of 2–4 steps (plus reset steps) in 2 envs need more than 1,024 rows.
+    collector, rollout = collect(2, 1200)
     assert len(rollout.valid) > 1024
-    np.testing.assert_array_equal((rollout.dones & rollout.valid).sum(axis=0), [600, 1])
+    assert len(rollout.episode_returns) == 1200
     lengths = rollout.episode_lengths
     np.testing.assert_array_equal(rollout.episode_returns, lengths * (lengths + 1) / 2)
     valid = rollout.valid[:, 0]
@@ -128,20 +216,14 @@ def test_cartpole_uses_the_vectorised_implementation(num_envs):
     assert env.num_envs == num_envs
 
 
-def test_split_episodes_evenly():
-    np.testing.assert_array_equal(split_episodes(10, 4), [3, 3, 2, 2])
-    np.testing.assert_array_equal(split_episodes(16, 16), [1] * 16)
-    np.testing.assert_array_equal(split_episodes(3, 1), [3])
-
-
 def test_a_collection_that_would_pass_the_step_budget_stops_and_is_dropped():
-    # The same seeded batch three times: its N counted steps fit a budget of N exactly; with
-    # N − 1 it stops before its last episode ends, and no partial batch is returned.
-    _, whole = collect([3, 1, 0])
-    steps = whole.num_steps
-    _, exact = collect([3, 1, 0], max_steps=steps)
+    # The scripted collection counts 16 steps (test above): a budget of 16 fits it exactly;
+    # with 15 it stops before its last episode ends, and no partial batch is returned.
+    _, whole = collect(3, 6, seed=0, env_id="tests/Scripted-v0")
+    assert whole.num_steps == 16
+    _, exact = collect(3, 6, seed=0, env_id="tests/Scripted-v0", max_steps=16)
     np.testing.assert_array_equal(exact.valid, whole.valid)
-    _, short = collect([3, 1, 0], max_steps=steps - 1)
+    _, short = collect(3, 6, seed=0, env_id="tests/Scripted-v0", max_steps=15)
     assert short is None
 
 
@@ -156,17 +238,23 @@ def test_a_collection_stops_at_once_when_asked():
         return np.zeros(len(observations), np.int32)
 
     collector = RolloutCollector(make_vector_env("tests/Counting-v0", 2), act, 0)
-    assert collector.collect(np.array([1000, 1000]), stop=stop) is None
+    assert collector.collect(2000, stop=stop) is None
     assert len(calls) == 3
 
 
 def test_collection_rows_are_bounded_by_the_time_limit_and_by_the_budget():
-    # 3 episodes per env of at most 4 steps: 3 · (4 + 1) = 15 rows; a budget of 5 counted
-    # steps: at most 5 + 1 + 3 = 9 rows; no time limit and no budget: the first 1,024 rows.
-    limited = gym.spec("tests/CountingLimited-v0")
-    assert collection_rows(limited, 3) == 15
-    assert collection_rows(limited, 3, max_steps=5) == 9
-    assert collection_rows(gym.spec("tests/Counting-v0"), 3) == 1024
+    limited = gym.spec("tests/CountingLimited-v0")  # at most L = 4 steps
+    # E <= B: one episode per env, L = 4 rows.
+    assert collection_rows(limited, 3, 3) == 4
+    # E = 10 in B = 3: ⌊9 · 5/3⌋ + 4 = 19 rows; in B = 1: 10 · 5 − 1 = 49 (the E − 1 reset
+    # rows between them).
+    assert collection_rows(limited, 10, 3) == 19
+    assert collection_rows(limited, 10, 1) == 49
+    # A budget of 5 counted steps: 5 + 1 + (10 − 3) = 13 rows, less than 19.
+    assert collection_rows(limited, 10, 3, max_steps=5) == 13
+    assert collection_rows(limited, 10, 3, max_steps=50) == 19
+    # No time limit and no budget: the first 1,024 rows.
+    assert collection_rows(gym.spec("tests/Counting-v0"), 3, 3) == 1024
     # float32 observation (1) and action index: 4 + 4 + 4 + 1 + 1 + 4 + 8 = 26 bytes per env.
     space = gym.spaces.Box(0.0, 1.0, (1,), np.float32)
     assert buffer_bytes(10, 3, space, gym.spaces.Discrete(2)) == 10 * 3 * 26

@@ -14,7 +14,7 @@ from reinforce_tf.agent import Reinforce
 from reinforce_tf.optimizers import Adam
 from reinforce_tf.policy import build_policy, make_actor
 from reinforce_tf.training.envs import make_vector_env
-from reinforce_tf.training.rollout import RolloutCollector, split_episodes
+from reinforce_tf.training.rollout import RolloutCollector
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ def test_acting_is_traced_once_across_episode_ends_and_batch_sizes(traces):
     policy = build_policy(env.single_observation_space, env.single_action_space, (16,))
     collector = RolloutCollector(env, make_actor(policy, seed=0), seed=0)
     # Three collections of 16 episodes: every env ends episodes, resets and idles.
-    rollouts = [collector.collect(split_episodes(16, 8)) for _ in range(3)]
+    rollouts = [collector.collect(16) for _ in range(3)]
     assert sum(len(rollout.episode_returns) for rollout in rollouts) == 48
     # A different number of envs reuses the same trace: the batch axis is None.
     collector.act(np.zeros((3, 4), np.float32))

@@ -170,9 +170,7 @@ def test_update_reports_metrics_and_merges_statistics(update):
     env = make_vector_env(config.env, config.resolved_num_envs)
     agent = make_agent(config, env.single_observation_space, env.single_action_space)
     policy, value = agent.policy, agent.value
-    rollout = RolloutCollector(env, make_actor(policy), seed=0).collect(
-        np.full(config.resolved_num_envs, config.episodes_per_update)
-    )
+    rollout = RolloutCollector(env, make_actor(policy), seed=0).collect(config.episodes_per_update)
     env.close()
     before = [w.copy() for w in value.get_weights()]
     metrics = update_from_rollout(agent, rollout, config)
@@ -200,12 +198,13 @@ def test_the_budget_holds_inside_an_update(tmp_path):
 
 
 def test_a_collection_that_cannot_fit_in_memory_is_refused_before_training(tmp_path):
-    # 10⁹ steps of budget leave CartPole's time limit as the bound: 15,625 episodes per env
-    # of at most 501 rows in 64 envs, tens of GiB; refused before anything is allocated.
+    # 10⁹ steps of budget leave CartPole's time limit (L = 500) as the bound: 10⁶ episodes
+    # handed out to 64 envs take at most ⌊(10⁶ − 1) · 501/64⌋ + 500 = 7,828,617 rows, tens
+    # of GiB; refused before anything is allocated.
     config = TrainConfig(
         batch_episodes=1_000_000, total_steps=10**9, save_path=str(tmp_path / "m.keras")
     )
-    with pytest.raises(InputError, match=r"7,828,125 vector steps and about .* GiB") as error:
+    with pytest.raises(InputError, match=r"7,828,617 vector steps and about .* GiB") as error:
         train(config, progress=None)
     assert error.value.field == "batch_episodes"
     assert "lower --batch_episodes" in str(error.value)

@@ -10,11 +10,15 @@ Exact: with π[s, a] = π(a | observations[s], θ) from the Keras policy,
 
 is computed by `tf.linalg.solve` under a `tf.GradientTape`, which gives ∇_θ J exactly.
 
-Estimate: play N episodes with the policy's own sampler (`make_actor`) and the MDP's dynamics
-(`tabular.next_states`), and split them into K updates of B consecutive episodes. Each update
-goes through the trainer's own code: its episodes become the trainer's `Rollout`, the
-trainer's `learner.rollout_weights` and `learner.rollout_gamma_powers` (with the `TrainConfig`
-of `train_config`) give δ_t = G_t − b_t and γ^t, and the update's gradient is
+Estimate: play N episodes through the trainer's own `RolloutCollector`, with the policy's own
+sampler (`make_actor`), on a Gymnasium vector env of `TabularEnv` copies (the MDP's
+dynamics, `tabular.next_states`): collections of E episodes in fewer envs than E, so each
+env takes the next episode as it frees up and envs play different numbers of them. What
+the check averages is therefore the collector's selection of episodes. Split them into K
+updates of B episodes (a batch update is one collection, E = B). Each update goes through
+the trainer's own code: its episodes become the trainer's `Rollout`, the trainer's
+`learner.rollout_weights` and `learner.rollout_gamma_powers` (with the `TrainConfig` of
+`train_config`) give δ_t = G_t − b_t and γ^t, and the update's gradient is
 
     ĝ_k = −∇_θ L,   L(θ) = −(1/B) Σ_t γ^t δ_t ln π(A_t|S_t, θ)   (`Reinforce.policy_loss`),
 
@@ -31,6 +35,7 @@ Baselines (`reinforce_tf.config.BASELINES`):
 import math
 from typing import NamedTuple
 
+import gymnasium as gym
 import keras
 import numpy as np
 import tensorflow as tf
@@ -39,20 +44,18 @@ from reinforce_tf.agent import Reinforce
 from reinforce_tf.config import TrainConfig
 from reinforce_tf.errors import InputError
 from reinforce_tf.exact.short_corridor import corridor_mdp
-from reinforce_tf.exact.tabular import (
-    TabularEnv,
-    TabularMDP,
-    next_states,
-    random_mdp,
-    state_values,
-)
+from reinforce_tf.exact.tabular import TabularEnv, TabularMDP, random_mdp, state_values
 from reinforce_tf.optimizers import SGD
 from reinforce_tf.policy import build_policy, distribution_model, make_actor
 from reinforce_tf.training.learner import rollout_gamma_powers, rollout_weights
-from reinforce_tf.training.rollout import Rollout
+from reinforce_tf.training.rollout import Rollout, RolloutCollector
 
 # `TrainConfig` wants an env id; the check makes no env from it.
 CONFIG_ENV = "tabular"
+# The sampler's envs, and its episodes per collection when updates are per episode: more
+# episodes than envs (and not a multiple), so envs play different numbers of episodes.
+SAMPLER_ENVS = 5
+COLLECTION_EPISODES = 16
 
 
 def action_probabilities(policy: keras.Model, mdp: TabularMDP) -> tf.Tensor:
@@ -101,37 +104,126 @@ class Episodes(NamedTuple):
     valid: np.ndarray
 
 
-def sample_episodes(
-    mdp: TabularMDP, policy: keras.Model, num_episodes: int, *, seed: int = 0
-) -> Episodes:
-    """Plays `num_episodes` episodes of `mdp` at once, actions drawn by `make_actor(policy)`.
+class _StateLog(gym.Wrapper):
+    """Records the hidden state behind each observation its `TabularEnv` returns."""
 
-    The start states and (through `tabular.next_states`, as `TabularEnv` steps) the next
-    states are drawn by a NumPy generator seeded with `seed`.
+    def __init__(self, env: TabularEnv):
+        super().__init__(env)
+        self.states: list[int] = []
+
+    def reset(self, **kwargs):
+        observation, info = self.env.reset(**kwargs)
+        self.states.append(info["state"])
+        return observation, info
+
+    def step(self, action):
+        observation, reward, terminated, truncated, info = self.env.step(action)
+        self.states.append(info["state"])
+        return observation, reward, terminated, truncated, info
+
+
+class EpisodeSampler:
+    """Plays episodes of `mdp` with `policy` the way the trainer does: `RolloutCollector`
+    with `make_actor(policy, seed=seed)` on a `SyncVectorEnv` of `num_envs` `TabularEnv`
+    copies (next-step autoreset; env b seeded seed + b), which also record their hidden
+    states.
     """
-    rng = np.random.default_rng(seed)
-    act = make_actor(policy, seed=seed)
-    state = rng.choice(mdp.num_states, size=num_episodes, p=mdp.initial)
-    running = np.ones(num_episodes, bool)
-    columns = {name: [] for name in Episodes._fields}
-    while running.any():
-        action = act(mdp.observations[state])
-        outcome = next_states(mdp, state, action, rng)  # [N]; num_states = the end
-        ended = running & (outcome >= mdp.num_states)
-        columns["states"].append(state)
-        columns["actions"].append(action)
-        columns["rewards"].append(np.where(running, mdp.rewards[state, action], 0.0))
-        columns["dones"].append(ended)
-        columns["valid"].append(running)
-        running = running & ~ended
-        state = np.where(running, outcome, 0)
-    return Episodes(
-        states=np.stack(columns["states"]),
-        actions=np.stack(columns["actions"]).astype(np.int32),
-        rewards=np.stack(columns["rewards"]).astype(np.float32),
-        dones=np.stack(columns["dones"]),
-        valid=np.stack(columns["valid"]),
+
+    def __init__(
+        self, mdp: TabularMDP, policy: keras.Model, *, num_envs: int = SAMPLER_ENVS, seed: int = 0
+    ):
+        self.env = gym.vector.SyncVectorEnv(
+            [lambda: _StateLog(TabularEnv(mdp)) for _ in range(num_envs)],
+            autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP,
+        )
+        self.collector = RolloutCollector(self.env, make_actor(policy, seed=seed), seed)
+
+    def collect(self, num_episodes: int) -> tuple[Rollout, np.ndarray]:
+        """One collection of `num_episodes` episodes (`RolloutCollector.collect`).
+
+        Returns:
+            The trainer's `Rollout` [T, B] and the hidden states S_t behind its
+            observations, [T, B] int (meaningful at its valid steps).
+        """
+        for log in self.env.envs:
+            log.states.clear()
+        rollout = self.collector.collect(num_episodes)
+        steps = len(rollout.valid)
+        # Each env's log: the state after the collection's reset, then after each row, so
+        # row t's observation S_t is the log's entry t.
+        states = np.stack([log.states[:steps] for log in self.env.envs], axis=1)  # [T, B]
+        return rollout, states.reshape(steps, self.env.num_envs)
+
+    def close(self) -> None:
+        self.env.close()
+
+
+def episodes_of(rollout: Rollout, states: np.ndarray) -> Episodes:
+    """The rollout's episodes one per column, in its order (by end step, then env), each
+    from t = 0; `states` [T, B] are the hidden states behind its observations."""
+    ends = rollout.dones  # [T, B], True only at counted steps
+    # Each counted step's episode: the j-th of its env (j = ends before it in the column) ...
+    in_column = np.cumsum(ends, axis=0) - ends  # [T, B]
+    end_rows, end_envs = np.nonzero(ends)  # row-major: the rollout's episode order
+    number = np.zeros((in_column.max(initial=0) + 1, ends.shape[1]), np.int64)
+    number[in_column[end_rows, end_envs], end_envs] = np.arange(len(end_rows))
+    # ... and its place in the rollout's order, k; its step within the episode, t.
+    rows, envs = np.nonzero(rollout.valid)
+    k = number[in_column[rows, envs], envs]
+    t = rollout.time_steps[rows, envs]
+    shape = (int(rollout.episode_lengths.max(initial=0)), len(end_rows))  # [T, N]
+    episodes = Episodes(
+        states=np.zeros(shape, np.int64),
+        actions=np.zeros(shape, np.int32),
+        rewards=np.zeros(shape, np.float32),
+        dones=np.zeros(shape, bool),
+        valid=np.zeros(shape, bool),
     )
+    episodes.states[t, k] = states[rows, envs]
+    episodes.actions[t, k] = rollout.actions[rows, envs]
+    episodes.rewards[t, k] = rollout.rewards[rows, envs]
+    episodes.dones[t, k] = ends[rows, envs]
+    episodes.valid[t, k] = True
+    return episodes
+
+
+def concatenate(parts: list[Episodes]) -> Episodes:
+    """Episodes side by side, in order, padded to the longest."""
+    length = max((part.valid.shape[0] for part in parts), default=0)
+
+    def padded(array):
+        return np.pad(array, [(0, length - len(array)), (0, 0)])
+
+    return Episodes(
+        *(np.concatenate([padded(a) for a in arrays], axis=1) for arrays in zip(*parts))
+    )
+
+
+def sample_episodes(
+    mdp: TabularMDP,
+    policy: keras.Model,
+    num_episodes: int,
+    *,
+    seed: int = 0,
+    num_envs: int = SAMPLER_ENVS,
+    collection_episodes: int = COLLECTION_EPISODES,
+) -> Episodes:
+    """Plays ⌊`num_episodes` / E⌋ collections of E = `collection_episodes` episodes through
+    the trainer's collector (`EpisodeSampler`) and lists their episodes one per column,
+    collection by collection, each in its rollout's order.
+
+    Only whole collections: keeping a prefix of one (its first episodes to end) would
+    favour short episodes.
+    """
+    sampler = EpisodeSampler(mdp, policy, num_envs=num_envs, seed=seed)
+    try:
+        parts = [
+            episodes_of(*sampler.collect(collection_episodes))
+            for _ in range(num_episodes // collection_episodes)
+        ]
+    finally:
+        sampler.close()
+    return concatenate(parts)
 
 
 def train_config(gamma: float, *, batch_episodes: int = 1, baseline: str = "none") -> TrainConfig:
@@ -414,8 +506,10 @@ def check_gradient(
     episodes: Episodes | None = None,
     estimator: UpdateGradients | None = None,
 ) -> Comparison:
-    """Samples `num_episodes` episodes (or uses the first of `episodes`) and compares the
-    trainer's estimate of ∇J from updates of `batch_episodes` episodes with the exact gradient.
+    """Samples `num_episodes` episodes through the trainer's collector (`sample_episodes`,
+    one collection per update of `batch_episodes` >= 2), or uses the first of `episodes`,
+    and compares the trainer's estimate of ∇J from updates of `batch_episodes` episodes with
+    the exact gradient.
 
     Raises:
         InputError: fewer than 2 updates, or a bad baseline.
@@ -428,7 +522,12 @@ def check_gradient(
     train_config(gamma, batch_episodes=batch_episodes, baseline=baseline)  # fail before sampling
     num_episodes -= num_episodes % batch_episodes
     if episodes is None:
-        episodes = sample_episodes(mdp, policy, num_episodes, seed=seed)
+        # A batch update is one collection; per-episode updates take collections of
+        # COLLECTION_EPISODES (all their episodes, each its own update).
+        collection = batch_episodes if batch_episodes > 1 else COLLECTION_EPISODES
+        episodes = sample_episodes(
+            mdp, policy, num_episodes, seed=seed, collection_episodes=collection
+        )
     episodes = Episodes(*(array[:, :num_episodes] for array in episodes))
     gradients = update_gradients(
         policy,

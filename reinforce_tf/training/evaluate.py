@@ -11,14 +11,14 @@ import numpy as np
 from reinforce_tf.errors import InputError
 from reinforce_tf.policy import distribution_model, make_actor
 from reinforce_tf.training.envs import env_spec, make_vector_env, to_env_actions
-from reinforce_tf.training.rollout import RolloutCollector, split_episodes
+from reinforce_tf.training.rollout import RolloutCollector
 from reinforce_tf.training.saving import printable
 
 # What a Gymnasium id can hold: [module:][namespace/]name[-vN], each part of word characters,
 # dots and dashes (gymnasium.envs.registration's ENV_ID_RE, loosened), at most 200 of them.
 ENV_ID = re.compile(r"[\w.:/-]{1,200}", re.ASCII)
 
-# Envs stepped in parallel while evaluating; each plays its share of the episodes.
+# Envs stepped in parallel while evaluating; each takes the next episode as it frees up.
 EVAL_NUM_ENVS = 16
 
 
@@ -51,7 +51,7 @@ def evaluate(
     try:
         check_fits(policy, env.single_observation_space, env.single_action_space, trained_on)
         collector = RolloutCollector(env, make_actor(policy, greedy=greedy, seed=seed), seed)
-        return collector.collect(split_episodes(episodes, num_envs)).episode_returns
+        return collector.collect(episodes).episode_returns
     finally:
         env.close()
 

@@ -39,13 +39,7 @@ from reinforce_tf.training.envs import make_vector_env
 from reinforce_tf.training.episode_log import EpisodeLog
 from reinforce_tf.training.evaluate import evaluate
 from reinforce_tf.training.learner import make_agent, target_return, update_from_rollout
-from reinforce_tf.training.rollout import (
-    Rollout,
-    RolloutCollector,
-    buffer_bytes,
-    collection_rows,
-    split_episodes,
-)
+from reinforce_tf.training.rollout import Rollout, RolloutCollector, buffer_bytes, collection_rows
 from reinforce_tf.training.run_folder import check_run_folder, config_as_json, open_run_folder
 from reinforce_tf.training.saving import check_output_paths, save_policy
 from reinforce_tf.training.summaries import Summaries
@@ -136,15 +130,16 @@ def check_memory(config: TrainConfig, env: gym.vector.VectorEnv) -> None:
     """Refuses, before training, a config whose collections may not fit in memory.
 
     A collection's buffers hold its rows (`rollout.collection_rows`: bounded by the env's
-    time limit and by the step budget) for every env; the rollout copied out of them and the
-    update's inputs take about as much again each, so the peak is about 3× the buffers.
+    time limit, given how the episodes are handed out to the envs, and by the step budget)
+    for every env; the rollout copied out of them and the update's inputs take about as
+    much again each, so the peak is about 3× the buffers.
 
     Raises:
         InputError: naming the flag that sets the bound in force (--batch_episodes when the
             time limit bounds the rows, else --num_envs with --total_steps).
     """
-    episodes = int(split_episodes(config.episodes_per_update, env.num_envs).max())
-    rows = collection_rows(env.spec, episodes, config.total_steps)
+    episodes = config.episodes_per_update
+    rows = collection_rows(env.spec, episodes, env.num_envs, config.total_steps)
     needed = 3 * buffer_bytes(
         rows, env.num_envs, env.single_observation_space, env.single_action_space
     )
@@ -159,7 +154,7 @@ def check_memory(config: TrainConfig, env: gym.vector.VectorEnv) -> None:
         )
     if needed <= available:
         return
-    by_time_limit = rows < collection_rows(None, episodes, config.total_steps)
+    by_time_limit = rows < collection_rows(None, episodes, env.num_envs, config.total_steps)
     field = "batch_episodes" if by_time_limit else "num_envs"
     raise InputError(
         f"a collection of {config.episodes_per_update:,} episodes in {env.num_envs:,} envs "
@@ -210,7 +205,6 @@ def _loop(config, agent, env, act, files, metadata, progress, stop) -> TrainResu
     counters.recent = collections.deque(counters.recent, maxlen=SOLVED_WINDOW)
     returns = list(files.returns())
     target = target_return(config)
-    episodes_per_env = split_episodes(config.episodes_per_update, env.num_envs)
     collector = RolloutCollector(env, act, env_seed(config.seed, counters.steps))
     solved = _solved(counters.recent, target)
     first_steps, start = counters.steps, time.perf_counter()
@@ -218,7 +212,7 @@ def _loop(config, agent, env, act, files, metadata, progress, stop) -> TrainResu
         progress.start(counters.steps, config.total_steps)
     try:
         while counters.steps < config.total_steps and not solved and not stop.is_set():
-            rollout = _collect(collector, episodes_per_env, config, counters, files, stop)
+            rollout = _collect(collector, config, counters, files, stop)
             if rollout is None:  # the budget ran out, or a signal came, inside the collection
                 if progress and not stop.is_set():
                     progress.note(
@@ -276,12 +270,12 @@ def _passed(before: int, after: int, every: int) -> bool:
     return after // every > before // every
 
 
-def _collect(collector, episodes_per_env, config, counters, files, stop) -> Rollout | None:
+def _collect(collector, config, counters, files, stop) -> Rollout | None:
     """`collector.collect` within the remaining budget, stopped early by `stop`, with an
     env's exception turned into a `TrainingError`; None when it did not finish."""
     try:
         return collector.collect(
-            episodes_per_env, max_steps=config.total_steps - counters.steps, stop=stop
+            config.episodes_per_update, max_steps=config.total_steps - counters.steps, stop=stop
         )
     except (InputError, KeyboardInterrupt):
         raise

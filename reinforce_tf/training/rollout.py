@@ -2,17 +2,27 @@
 
 Shapes: T = vector steps of the collection, B = envs, O = observation size.
 
-Unbiased batches: every collection starts all envs from a reset, env b plays exactly
-`episodes_per_env[b]` whole episodes with the current policy, then idles (its later steps
-are stepped but not counted). The number of episodes is fixed in advance, so short
-episodes are not favoured, and no episode spans two parameter versions. A collection that
-would pass the run's step budget, or that a signal interrupts, ends at once and is dropped
-whole, so the budget and Ctrl-C hold inside an update however large.
+No idle envs while episodes remain: a collection of E episodes starts all envs from a
+reset; env b < min(B, E) starts episode b, and an env that finishes an episode starts the
+next not-yet-started one of the E (after its autoreset step), the lowest env first when
+several finish at once. Once all E have started, an env that finishes idles (stepped, since
+a vector env steps all its envs, but not counted), and the collection ends when the E
+started episodes have. So envs play different numbers of episodes, and only the last
+episodes' tail is idle instead of every env waiting for the batch's longest episode.
+
+Unbiased batches: the decision to start an episode is made before it is played (from the
+lengths of earlier episodes only) and every started episode is used, so the E episodes are
+E independent draws of the policy's episode distribution: short episodes are not favoured
+(as keeping the first E to finish would), and no episode spans two parameter versions
+(docs/gradient.md). A collection that would pass the run's step budget, or that a signal
+interrupts, ends at once and is dropped whole, so the budget and Ctrl-C hold inside an
+update however large.
 
 Speed: the hot loop is one `act` call (a compiled function of the [B, O] float32 batch),
-one `env.step`, and a few whole-array NumPy writes into buffers allocated once; no
-per-env Python. Buffers hold the longest collection the env's time limit and the budget
-allow (`collection_rows`), so memory is known before training and does not grow as it runs.
+one `env.step`, and a few whole-array NumPy operations on buffers allocated once; no
+per-env Python (handing out episodes is a cumulative sum over the envs that just ended).
+Buffers hold the longest collection the env's time limit and the budget allow
+(`collection_rows`), so memory is known before training and does not grow as it runs.
 """
 
 import math
@@ -77,15 +87,16 @@ class RolloutCollector:
 
     def collect(
         self,
-        episodes_per_env: np.ndarray,
+        num_episodes: int,
         *,
         max_steps: int | None = None,
         stop: threading.Event | None = None,
     ) -> Rollout | None:
-        """Plays `episodes_per_env[b]` episodes in env b, all with the current policy.
+        """Plays `num_episodes` whole episodes, all with the current policy, handing them out
+        to the envs as they free up (see the module docstring).
 
         Args:
-            episodes_per_env: [B] non-negative ints.
+            num_episodes: E >= 0, the episodes of the collection.
             max_steps: the most counted steps the collection may take (the run's remaining
                 budget); None for no limit.
             stop: when set (a signal asked the run to stop), the collection ends at once.
@@ -95,17 +106,19 @@ class RolloutCollector:
             episode finished. Its episodes are then dropped whole: learning from the
             finished ones alone would favour short episodes.
         """
-        remaining = np.asarray(episodes_per_env, np.int64).copy()  # [B]
         num_envs = self.env.num_envs
         budget = math.inf if max_steps is None else max_steps
         observation, _ = self.env.reset(seed=self._seed)
         self._seed = None
-        buffers = self._buffers_for(int(remaining.max(initial=0)), budget)
+        buffers = self._buffers_for(num_episodes, budget)
+        # [B] env b plays a started episode (or is at the reset step before one).
+        playing = np.arange(num_envs) < num_episodes
+        unstarted = num_episodes - int(playing.sum())  # episodes not handed out yet
         ended = np.zeros(num_envs, bool)  # the last step ended an episode: this is a reset step
         time_step = np.zeros(num_envs, np.int32)  # [B] t within the current episode
         running_return = np.zeros(num_envs, np.float64)  # [B] Σ of its rewards so far
         t = counted = 0
-        while remaining.any():
+        while playing.any():
             if counted > budget or (stop is not None and stop.is_set()):
                 return None
             if t == buffers.capacity:
@@ -114,7 +127,7 @@ class RolloutCollector:
             next_observation, reward, terminated, truncated, _ = self.env.step(
                 to_env_actions(action, self.env.single_action_space)
             )
-            valid = (remaining > 0) & ~ended
+            valid = playing & ~ended
             ended = terminated | truncated
             done = ended & valid
             running_return += reward * valid
@@ -127,15 +140,19 @@ class RolloutCollector:
             buffers.returns_so_far[t] = running_return
             time_step = (time_step + valid) * ~done
             running_return *= ~done
-            remaining -= done
+            # The envs that just finished take the next unstarted episodes, lowest env first;
+            # the rest idle. Decided from this step's ends only, before those episodes play.
+            starts = done & (np.cumsum(done) <= unstarted)
+            unstarted -= int(starts.sum())
+            playing = (playing & ~done) | starts
             counted += int(valid.sum())
             observation = next_observation
             t += 1
         return None if counted > budget else buffers.rollout(t)
 
     def _buffers_for(self, episodes: int, max_steps: float = math.inf) -> "_Buffers":
-        """Buffers with room for `episodes` whole episodes per env, allocated once."""
-        capacity = collection_rows(self.env.spec, episodes, max_steps)
+        """Buffers with room for a collection of `episodes`, allocated once."""
+        capacity = collection_rows(self.env.spec, episodes, self.env.num_envs, max_steps)
         if self._buffers is None or self._buffers.capacity < capacity:
             self._buffers = _Buffers(
                 capacity,
@@ -146,19 +163,33 @@ class RolloutCollector:
         return self._buffers
 
 
-def collection_rows(spec, episodes: int, max_steps: float = math.inf) -> int:
-    """The most rows (vector steps) a collection of `episodes` per env can take.
+def collection_rows(spec, episodes: int, num_envs: int, max_steps: float = math.inf) -> int:
+    """The most rows (vector steps) a collection of E = `episodes` in B = `num_envs` envs
+    can take.
 
-    With a time limit of L steps, each episode takes at most L steps plus the reset step
-    after it: episodes · (L + 1). A budget of `max_steps` counted steps ends the collection
-    too: every row while some env still plays counts at least one step, except one reset
-    row per episode, so at most max_steps + 1 + episodes rows. Without either bound the
-    buffers start at `_UNLIMITED_CAPACITY` rows and double as needed.
+    With a time limit of L steps: if E <= B, each env plays at most one episode, L rows.
+    Else let r be the row at which the last episode is handed out (its env's previous
+    episode ended there). Up to r no env idles, so the B·(r + 1) env-rows 0 … r are all
+    steps or reset steps of the first E − 1 episodes: at most L steps each, plus one reset
+    step for each of the E − 1 − B that follow another episode in their env (the first B
+    start from the collection's reset). So r + 2 <= (E − 1)(L + 1)/B, and every episode,
+    handed out at row r at the latest, ends by row r + 1 + L (a reset step, then L steps):
+    rows 0 … r + 1 + L, at most ⌊(E − 1)(L + 1)/B⌋ + L of them. (B = 1 gives E(L + 1) − 1:
+    E episodes and the E − 1 reset steps between them.)
+
+    A budget of `max_steps` counted steps ends the collection too: every row counts at least
+    one step, except rows where every playing env is at a reset step (at most one per reset,
+    E − B of them); after the row that passes the budget the collection stops, so at most
+    max_steps + 1 + max(E − B, 0) rows. Without either bound the buffers start at
+    `_UNLIMITED_CAPACITY` rows and double as needed.
     """
     limit = getattr(spec, "max_episode_steps", None)
-    bounds = [episodes * (limit + 1)] if limit else []
+    bounds = []
+    if limit:
+        many = episodes > num_envs
+        bounds.append((episodes - 1) * (limit + 1) // num_envs + limit if many else limit)
     if math.isfinite(max_steps):
-        bounds.append(int(max_steps) + 1 + episodes)
+        bounds.append(int(max_steps) + 1 + max(episodes - num_envs, 0))
     return min(bounds) if bounds else _UNLIMITED_CAPACITY
 
 
@@ -228,12 +259,3 @@ class _Buffers:
             episode_returns=self.returns_so_far[:steps][ends],
             episode_lengths=self.time_steps[:steps][ends].astype(np.int64) + 1,
         )
-
-
-def split_episodes(episodes: int, num_envs: int) -> np.ndarray:
-    """Shares `episodes` among `num_envs` envs as evenly as possible; [B] int64.
-
-    E.g. 10 episodes over 4 envs → [3, 3, 2, 2].
-    """
-    extra = np.arange(num_envs) < episodes % num_envs
-    return episodes // num_envs + extra.astype(np.int64)
