@@ -13,8 +13,9 @@ probabilities π[s, a] the state values solve the Bellman equations
 
 i.e. v = (I − γ P_π)⁻¹ r_π, and J(θ) = μ₀ᵀ v (μ₀ the start distribution).
 
-The dynamics are sampled in one place, `next_states`: `TabularEnv` (one step), the gradient
-check's vectorised sampler and the corridor runs all draw S_{t+1} through it.
+The dynamics are sampled in one place, `next_states`: `TabularEnv` (one step, which the
+gradient check plays through the trainer's collector) and the corridor runs draw S_{t+1}
+through it.
 """
 
 from dataclasses import dataclass
