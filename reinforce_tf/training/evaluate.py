@@ -12,7 +12,7 @@ from reinforce_tf.errors import InputError
 from reinforce_tf.policy import distribution_model, make_actor
 from reinforce_tf.training.envs import env_spec, make_vector_env, to_env_actions
 from reinforce_tf.training.rollout import RolloutCollector
-from reinforce_tf.training.saving import printable
+from reinforce_tf.training.saving import nearest_existing, printable
 
 # What a Gymnasium id can hold: [module:][namespace/]name[-vN], each part of word characters,
 # dots and dashes (gymnasium.envs.registration's ENV_ID_RE, loosened), at most 200 of them.
@@ -125,9 +125,7 @@ def check_video_dir(video_dir: str | os.PathLike) -> None:
         InputError: naming `video_dir` and what is in the way.
     """
     path = Path(video_dir)
-    existing = path
-    while not os.path.lexists(existing) and existing != existing.parent:
-        existing = existing.parent
+    existing = nearest_existing(path)
     if not existing.is_dir():
         kind = "a file" if existing.is_file() else "not a folder"
         made = "" if existing == path else f"; cannot make the folder {str(path)!r} in it"

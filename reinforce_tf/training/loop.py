@@ -2,8 +2,11 @@
 
 How a run ends:
 - the budget is spent or the target reached: a last checkpoint, then the policy file;
-- SIGINT (Ctrl-C) or SIGTERM: the update under way finishes, then the same as above, and
-  `TrainResult.interrupted` is set; a second signal acts as usual (KeyboardInterrupt);
+- an update whose episodes would pass the budget: its collection stops there and is dropped
+  whole (never learned from), then the same;
+- SIGINT (Ctrl-C) or SIGTERM: the collection under way stops at once and is dropped whole,
+  then the same as above, and `TrainResult.interrupted` is set; a second signal acts as
+  usual (KeyboardInterrupt);
 - a NaN/inf reward or observation from the env, non-finite numbers after an update, or an env
   that raises: `TrainingError` naming the env step; the last good checkpoint stays the newest
   and the policy file is not written.

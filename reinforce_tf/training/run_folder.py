@@ -28,7 +28,7 @@ from reinforce_tf.config import TrainConfig
 from reinforce_tf.errors import InputError
 from reinforce_tf.training.checkpoints import CHECKPOINT_FOLDER
 from reinforce_tf.training.episode_log import EPISODES_NAME
-from reinforce_tf.training.saving import write_text_atomically, writing_in
+from reinforce_tf.training.saving import nearest_existing, write_text_atomically, writing_in
 
 CONFIG_NAME = "config.json"
 LOCK_NAME = "lock"
@@ -165,9 +165,7 @@ def check_run_folder(config: TrainConfig) -> None:
 def _check_writable(logdir: str) -> None:
     """Raises `InputError` (field logdir) if the run could not write in or create `logdir`."""
     folder = Path(logdir)
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
+    existing = nearest_existing(folder)
     if not existing.is_dir():
         raise InputError(
             f"cannot create {logdir!r}: {str(existing)!r} is a file, not a folder", field="logdir"

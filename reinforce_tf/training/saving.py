@@ -155,6 +155,14 @@ def check_output_file(
         raise InputError(f"folder {str(folder)!r}{via} is not writable", field=field)
 
 
+def nearest_existing(path: Path) -> Path:
+    """`path`, or its nearest ancestor that exists (a link counts, even a dangling one): the
+    folder a missing path would be created in."""
+    while not os.path.lexists(path) and path != path.parent:
+        path = path.parent
+    return path
+
+
 def check_save_path(path: str | os.PathLike) -> None:
     """Fails early, before any training, on a path the policy could not be saved to.
 
