@@ -62,9 +62,9 @@ def test_actor_samples_and_greedy_mode():
     [
         (gym.spaces.Tuple([BOX4, BOX4]), gym.spaces.Discrete(2), "Tuple"),
         (
-            gym.spaces.Box(0, 255, (8, 8, 3), np.uint8),
+            gym.spaces.Box(0, 255, (8, 8), np.uint8),  # an image without its channel axis
             gym.spaces.Discrete(2),
-            "Box(0, 255, (8, 8, 3)",
+            "Box(0, 255, (8, 8)",
         ),
         (gym.spaces.Discrete(5), gym.spaces.Discrete(2), "Discrete(5)"),
         (BOX4, gym.spaces.MultiDiscrete([2, 3]), "MultiDiscrete"),
@@ -160,9 +160,9 @@ def _not_policies():
             _functional([first, second], keras.layers.Dense(2, name="logits")(joined)),
             "one float tensor",
         ),
-        "image input": (
+        "image input, image logits": (
             _functional(image, keras.layers.Dense(2, name="logits")(image)),
-            "one float tensor",
+            "'logits' layer and its output must be [batch, actions]",
         ),
         "logits not the output's shape": (
             _functional(vector, keras.layers.Dense(5)(logits)),
