@@ -55,6 +55,15 @@ ENV_DEFAULTS: dict[str, dict] = {
         "baseline": "value",
         "normalize_observations": True,
     },
+    # Pixel envs: proposals until their learning runs (issue 13, part 4) confirm or replace
+    # them. MinAtar's own network (one conv of 16, Dense 128, Young & Tian 2019); over the
+    # first 150k steps of seed 0, α = 0.01 collapsed at a return of 0.5 while 0.001 and 0.003
+    # rose to 1.5.
+    "MinAtar/Breakout-v1": {"hidden_sizes": (128,), "learning_rate": 0.001},
+    # The Nature DQN network (Dense 512) at Adam's usual Atari step size. Episodes may run to
+    # the ALE's 27,000-step limit, so the buffers' worst case is 27,000 rows of 28 KB frames
+    # per env: 16 episodes in 16 envs would need about 37 GiB and are refused; 4 need 9.
+    "ALE/Pong-v5": {"hidden_sizes": (512,), "learning_rate": 0.0003, "batch_episodes": 4},
 }
 # The best policy of the evaluations during training, written beside `save_path`.
 BEST_NAME = "best.keras"
