@@ -1,6 +1,7 @@
 """Envs from any id: "module:EnvId", make kwargs, the atari and flatten presets, MinAtar, and
 the one-line refusals of a bad module, id or kwargs."""
 
+import dataclasses
 import textwrap
 
 import gymnasium as gym
@@ -171,3 +172,10 @@ def test_atari_and_minatar_train_and_save(tmp_path):
     assert result.episodes >= 4 and result.steps <= 1_000
     policy = load_policy(tmp_path / "breakout.keras")
     assert (policy.input.dtype, tuple(policy.input.shape[1:])) == ("bool", (10, 10, 4))
+    # Same seed, same run: the conv torso's updates repeat bit for bit too.
+    again = train(dataclasses.replace(minatar, save_path=str(tmp_path / "again.keras")), None)
+    np.testing.assert_array_equal(again.episode_returns, result.episode_returns)
+    for first, second in zip(
+        policy.get_weights(), load_policy(tmp_path / "again.keras").get_weights(), strict=True
+    ):
+        np.testing.assert_array_equal(first, second)
