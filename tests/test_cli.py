@@ -46,6 +46,10 @@ BAD_TRAIN_FLAGS = [
             "failed: TypeError"
         ),
     ),
+    (  # also: the ALE's start-up banner stays off stderr
+        ["--env=ALE/Pong-v5", "--normalize_observations"],
+        "--normalize_observations: must be off for image observations",
+    ),
     (
         ["--env=MinAtar/Breakout-v1", "--torso=nature"],
         "--torso: the nature torso needs images of at least 36×36 pixels; the env's are 10×10",

@@ -34,10 +34,25 @@ from reinforce_tf.policy import check_spaces
 # Frames the atari preset skips per step and stacks per observation (Machado et al. 2018).
 ATARI_FRAME_SKIP = 4
 ATARI_STACK = 4
-# Namespaces whose ids a package registers on import: (module, function to call, or None).
-_REGISTERING_PACKAGES = {
-    "ALE": ("ale_py", None, "ale-py"),
-    "MinAtar": ("minatar.gym", "register_envs", "minatar"),
+
+
+def _prepare_ale(ale_py, name: str) -> None:
+    """ale-py registers its ids on import; keep its start-up banner off stderr (its warnings
+    and errors still print), so bad input stays one line."""
+    ale_py.ALEInterface.setLoggerMode(ale_py.LoggerMode.Error)
+
+
+def _prepare_minatar(minatar_gym, name: str) -> None:
+    """minatar registers its ids only through `register_envs` (an entry point of Gym's old
+    plugin system, which Gymnasium 1.x no longer loads)."""
+    if name not in gym.registry:
+        minatar_gym.register_envs()
+
+
+# Namespaces whose ids need a package: (module to import, pip package, what to do then).
+_NAMESPACE_PACKAGES = {
+    "ALE": ("ale_py", "ale-py", _prepare_ale),
+    "MinAtar": ("minatar.gym", "minatar", _prepare_minatar),
 }
 
 
@@ -57,8 +72,7 @@ def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
     module, name = split_env_id(env_id)
     if module is not None:
         _import(module, env_id)
-    elif name not in gym.registry:
-        _register_namespace(name)
+    _prepare_namespace(name)
     try:
         return gym.spec(name)
     except gym.error.Error as error:
@@ -89,12 +103,16 @@ def _import(module: str, env_id: str) -> None:
         ) from None
 
 
-def _register_namespace(name: str) -> None:
-    """Imports the package that registers `name`'s namespace (ALE, MinAtar), if it has one."""
+def _prepare_namespace(name: str) -> None:
+    """Imports and prepares the package of `name`'s namespace (ALE, MinAtar), if it has one.
+
+    Raises:
+        InputError: the package is not installed.
+    """
     namespace = name.partition("/")[0] if "/" in name else None
-    if namespace not in _REGISTERING_PACKAGES:
+    if namespace not in _NAMESPACE_PACKAGES:
         return
-    module, function, package = _REGISTERING_PACKAGES[namespace]
+    module, package, prepare = _NAMESPACE_PACKAGES[namespace]
     try:
         imported = importlib.import_module(module)
     except ImportError:
@@ -102,8 +120,7 @@ def _register_namespace(name: str) -> None:
             f"{name!r} needs the package {package}, which is not installed: pip install {package}",
             field="env",
         ) from None
-    if function is not None:
-        getattr(imported, function)()
+    prepare(imported, name)
 
 
 def resolved_preset(env_id: str, preset: str | None) -> str:
