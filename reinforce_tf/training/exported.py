@@ -243,6 +243,9 @@ def _litert(path: Path):
         for name, detail in runner.get_output_details().items()
     }
     observation_shape = _observation_shape(path, "litert", inputs)
+    # The first call allocates the tensors (and prints LiteRT's "INFO: Created TensorFlow Lite
+    # XNNPACK delegate" line): do it now, while loading, where a caller can silence it.
+    runner(**{INPUT: np.zeros((1, *observation_shape), np.float32)})
     model = schema.Model.GetRootAs(path.read_bytes(), 0)
     note = None
     for i in range(model.MetadataLength()):
