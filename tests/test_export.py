@@ -16,6 +16,7 @@ from reinforce_tf import InputError, build_policy, evaluate, save_policy
 from reinforce_tf.errors import ExportError
 from reinforce_tf.policy import update_observation_statistics
 from reinforce_tf.training import export as export_module
+from reinforce_tf.training import exported as exported_module
 from reinforce_tf.training.export import export_file, export_policy
 from reinforce_tf.training.exported import (
     FORMATS,
@@ -196,24 +197,24 @@ def test_evaluate_plays_exports_as_the_policy(policies, tmp_path):
     # Greedy play is deterministic: an export that acts as the policy gets the same returns,
     # episode by episode, on the same seeds (a Box policy's to float rounding). Each export
     # is opened as scripts/evaluate.py opens it, by its path, with the note it carries.
-    for kind in ("discrete_normalized", "box_normalized"):
+    cases = [("discrete_normalized", format) for format in FORMATS]
+    for kind, format in [*cases, ("box_normalized", "onnx")]:
         path, env_id, _ = policies[kind]
         reference = evaluate(keras.saving.load_model(path), env_id, 4, greedy=True, seed=3)
-        for format in FORMATS:
-            for greedy_export in (False, True):
-                name = NAMES[format].format(f"{kind}_{greedy_export}")
-                export_file(path, format, tmp_path / name, greedy=greedy_export)
-                exported, note = load_any_policy(tmp_path / name)
-                assert note["env"] == env_id
-                returns = evaluate(exported, env_id, 4, greedy=True, seed=3)
-                np.testing.assert_allclose(returns, reference, rtol=1e-6, err_msg=name)
-                if greedy_export:
-                    with pytest.raises(InputError, match="^greedy: .* is a greedy export: it"):
-                        evaluate(exported, env_id, 1)  # it cannot sample
-                elif kind.startswith("discrete"):
-                    # Sampled play draws from the exported distribution: whole episodes.
-                    sampled = evaluate(exported, env_id, 3, seed=3)
-                    assert np.all(sampled >= 8) and np.all(sampled == np.round(sampled))
+        for greedy_export in (False, True):
+            name = NAMES[format].format(f"{kind}_{greedy_export}")
+            export_file(path, format, tmp_path / name, greedy=greedy_export)
+            exported, note = load_any_policy(tmp_path / name)
+            assert note["env"] == env_id
+            returns = evaluate(exported, env_id, 4, greedy=True, seed=3)
+            np.testing.assert_allclose(returns, reference, rtol=1e-6, err_msg=name)
+            if greedy_export:
+                with pytest.raises(InputError, match="^greedy: .* is a greedy export: it"):
+                    evaluate(exported, env_id, 1)  # it cannot sample
+            elif kind.startswith("discrete"):
+                # Sampled play draws from the exported distribution: whole episodes.
+                sampled = evaluate(exported, env_id, 3, seed=3)
+                assert np.all(sampled >= 8) and np.all(sampled == np.round(sampled))
 
 
 def test_greedy_export_adds_the_discrete_start_and_clips_to_the_bounds(tmp_path):
@@ -224,7 +225,7 @@ def test_greedy_export_adds_the_discrete_start_and_clips_to_the_bounds(tmp_path)
     space = gym.spaces.Discrete(2, start=-1)
     export = export_policy(policy, tmp_path / "p.onnx", "onnx", greedy=True, action_space=space)
     np.testing.assert_array_equal(load_exported(export.path)(observations)["action"], argmax - 1)
-    # Box bounds [-0.5, 1], and a second dimension unbounded (clipping leaves it alone).
+    # Box bounds [-0.5, 1]; then unbounded (clipping leaves the mean alone).
     box = make_policy("Pendulum-v1", False, seed=8)
     means = np.asarray(box(observations[:, :3])["mean"])[:, 0]
     space = gym.spaces.Box(-0.5, 1.0, (1,), np.float32)
@@ -361,6 +362,58 @@ def test_output_paths_are_checked_before_any_work(tmp_path, monkeypatch):
         export_module.check_export_output(tmp_path / "p.onnx", "onnx")
 
 
+def test_files_that_are_not_policy_exports_are_refused_in_one_line(tmp_path, monkeypatch):
+    import onnx
+
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "damaged.tflite").write_bytes(b"TFL3 cut short")
+    (tmp_path / "damaged.onnx").write_bytes(b"\x08\x07 not a model")
+    # A valid ONNX model, but not a policy's: its input is "x", its output "y".
+    value = onnx.helper.make_tensor_value_info
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("Identity", ["x"], ["y"])],
+        "identity",
+        [value("x", onnx.TensorProto.FLOAT, ["batch", 4])],
+        [value("y", onnx.TensorProto.FLOAT, ["batch", 4])],
+    )
+    onnx.save(onnx.helper.make_model(graph), tmp_path / "identity.onnx")
+    cases = {
+        "folder": (
+            "policy: '{}' is a folder without saved_model.pb: neither a .keras policy nor a "
+            "SavedModel export"
+        ),
+        "notes.txt": (
+            "policy: must be a .keras policy or an export (a SavedModel folder, a .tflite or "
+            "an .onnx file); got '{}'"
+        ),
+        "missing.onnx": "policy: no such file: '{}'",
+        "damaged.tflite": "policy: '{}' is not a readable LiteRT policy export (",
+        "damaged.onnx": "policy: '{}' is not a readable ONNX policy export (",
+        "identity.onnx": (
+            "policy: '{}' is not a readable ONNX policy export (its inputs are ['x'], not one "
+            "'observation')"
+        ),
+    }
+    for name, message in cases.items():
+        with pytest.raises(InputError) as error:
+            load_any_policy(tmp_path / name)
+        assert str(error.value).startswith(message.format(tmp_path / name)), name
+        assert "\n" not in str(error.value)
+    real = exported_module.importlib.import_module
+
+    def without_onnxruntime(name, *args):
+        if name == "onnxruntime":
+            raise ImportError(name)
+        return real(name, *args)
+
+    monkeypatch.setattr(exported_module.importlib, "import_module", without_onnxruntime)
+    with pytest.raises(InputError) as error:
+        load_any_policy(tmp_path / "identity.onnx")
+    assert str(error.value) == (
+        "policy: reading ONNX exports needs onnxruntime (not installed): pip install onnxruntime"
+    )
+
+
 def test_missing_converter_is_named_with_what_to_install(monkeypatch):
     real = export_module.importlib.util.find_spec
     monkeypatch.setattr(
@@ -371,7 +424,7 @@ def test_missing_converter_is_named_with_what_to_install(monkeypatch):
     with pytest.raises(InputError) as error:
         export_module.check_format("onnx")
     assert str(error.value) == (
-        "format: a ONNX export needs tf2onnx, which is not installed: pip install tf2onnx"
+        "format: exporting to ONNX needs tf2onnx (not installed): pip install tf2onnx"
     )
 
 

@@ -184,7 +184,7 @@ def check_format(format: str) -> None:
     if missing:
         packages = " ".join(PIP_NAMES.get(name, name) for name in missing)
         raise InputError(
-            f"a {FORMAT_NAMES[format]} export needs {packages}, which is not installed: "
+            f"exporting to {FORMAT_NAMES[format]} needs {packages} (not installed): "
             f"pip install {packages}",
             field="format",
         )

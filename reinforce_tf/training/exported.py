@@ -169,7 +169,7 @@ def load_exported(path: str | os.PathLike) -> ExportedPolicy:
         importlib.import_module(module)
     except ImportError:
         raise InputError(
-            f"reading a {FORMAT_NAMES[format]} export needs {package}, which is not installed: "
+            f"reading {FORMAT_NAMES[format]} exports needs {package} (not installed): "
             f"pip install {package}",
             field="policy",
         ) from None
