@@ -2,6 +2,8 @@
 
 python benchmarks/benchmark.py --seeds=5                        # prints a Markdown report
 python benchmarks/benchmark.py --seeds=5 --output=bench.json --markdown=docs/benchmarks.md
+python benchmarks/benchmark.py --env=HalfCheetah-v5 --seeds=1 --total_steps=200000 \
+    --num_envs= --startup_seeds=0 --memory_steps=3000000   # Box actions: no naive reference
 
 This file only parses flags and runs the measurements, one at a time, in this process on
 this machine, with the trainer's defaults for --env:
@@ -9,7 +11,8 @@ this machine, with the trainer's defaults for --env:
   (XLA, direct call, more envs, async envs), naive acting, update samples/s;
 - time_to_target.py: wall seconds and env steps to the target return, per seed, for the
   trainer and for the naive reference (naive_reinforce.py: the same update, acting in one
-  env with an eager `policy(obs)` call per step);
+  env with an eager `policy(obs)` call per step; Discrete actions only), and the trainer's
+  counted steps/s over the whole run (collection and updates) beside the raw env's;
 - whole_process.py: `scripts/train.py` as a user runs it: wall seconds from process start
   to exit per seed, and peak RSS of runs of growing length (no early stop);
 - report.py: the machine, the Markdown report and the JSON file.
@@ -21,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import _cli  # before anything that imports TensorFlow: it does so quietly
-import naive_reinforce
+import gymnasium as gym
 import report as report_lib
 import tensorflow as tf
 import throughput
@@ -48,7 +51,8 @@ _NAIVE_SECONDS = flags.DEFINE_float(
     "naive_seconds",
     120.0,
     "Wall-second budget of each naive end-to-end run (>= 0; 0 means no limit). A run "
-    "stopped by it is reported as not reaching the target, with its steps and time.",
+    "stopped by it is reported as not reaching the target, with its steps and time. Envs "
+    "with Discrete actions only (the naive reference samples from probabilities).",
     lower_bound=0.0,
 )
 _NUM_ENVS = flags.DEFINE_list(
@@ -95,7 +99,8 @@ def run() -> dict:
     base = TrainConfig.for_env(_ENV.value, total_steps=_TOTAL_STEPS.value)
     probe = make_vector_env(base.env, 1)  # an unknown id or space fails here, before work
     probe.close()
-    naive_reinforce.check_discrete(probe.single_action_space)
+    # The naive reference draws from probabilities: Discrete actions only.
+    naive = isinstance(probe.single_action_space, gym.spaces.Discrete)
     report = {
         "machine": report_lib.machine(),
         "command": " ".join(["python benchmarks/benchmark.py", *sys.argv[1:]]),
@@ -104,7 +109,7 @@ def run() -> dict:
             "envs": base.resolved_num_envs,
         },
         "config_line": _config_line(base),
-        "naive_seconds_budget": _NAIVE_SECONDS.value,
+        "naive_seconds_budget": _NAIVE_SECONDS.value if naive else None,
     }
     progress(f"benchmark on {report['machine']}")
     seconds = _SECONDS.value
@@ -114,7 +119,7 @@ def run() -> dict:
     report["throughput"] = {
         "raw_env_steps_per_s": raw,
         "collector": throughput.collector_rates(base, base.resolved_num_envs, seconds),
-        "naive": throughput.naive_act_rate(base, seconds),
+        "naive": throughput.naive_act_rate(base, seconds) if naive else None,
         "update": throughput.update_rate(base, seconds),
     }
 
@@ -142,7 +147,12 @@ def run() -> dict:
     report["target"] = target_return(base)
     with tempfile.TemporaryDirectory() as workdir:
         report["end_to_end"] = time_to_target.runs_per_seed(
-            base.env, _SEEDS.value, base.total_steps, _NAIVE_SECONDS.value, Path(workdir), progress
+            base.env,
+            _SEEDS.value,
+            base.total_steps,
+            _NAIVE_SECONDS.value if naive else None,
+            Path(workdir),
+            progress,
         )
         report["whole_process"] = []
         for seed in range(_STARTUP_SEEDS.value):

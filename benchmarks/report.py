@@ -86,8 +86,15 @@ def markdown(report: dict) -> str:
             collector["counted_steps_per_s"],
             "env steps/s",
         ),
-        ("naive acting (1 env, eager `model(obs)` per step)", throughput["naive"], "env steps/s"),
     ]
+    if throughput["naive"] is not None:
+        rows.append(
+            (
+                "naive acting (1 env, eager `model(obs)` per step)",
+                throughput["naive"],
+                "env steps/s",
+            )
+        )
     for name, rate, unit in rows:
         lines.append(f"| {name} | {rate:,.0f} {unit} | {rate / raw:.2%} |")
     update = throughput["update"]
@@ -113,53 +120,7 @@ def markdown(report: dict) -> str:
                 f"{row['raw_env_steps_per_s']:,.0f} | "
                 f"{row['env_steps_per_s'] / row['raw_env_steps_per_s']:.1%} |"
             )
-    runs = report["end_to_end"]
-    lines += [
-        "",
-        (
-            f"### End to end: time to the target return ({report['target']:g}, mean of the last "
-            f"{SOLVED_WINDOW} episodes)"
-        ),
-        "",
-        "| seed | trainer steps | trainer seconds | naive steps | naive seconds |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-
-    def cell(run):
-        mark = "" if run["solved"] else " (not reached)"
-        return f"{run['steps']:,}{mark}", f"{run['seconds']:.1f}{mark}"
-
-    for ours, naive in zip(runs["trainer"], runs["naive"]):
-        lines.append(f"| {ours['seed']} | {' | '.join(cell(ours))} | {' | '.join(cell(naive))} |")
-    ours_seconds = [run["seconds"] for run in runs["trainer"]]
-    naive_seconds = [run["seconds"] for run in runs["naive"]]
-    lines.append(
-        f"| median (min–max) | {summary([run['steps'] for run in runs['trainer']], 0)} | "
-        f"{summary(ours_seconds, 1)} | {summary([run['steps'] for run in runs['naive']], 0)} | "
-        f"{summary(naive_seconds, 1)} |"
-    )
-    solved = sum(run["solved"] for run in runs["trainer"])
-    naive_solved = sum(run["solved"] for run in runs["naive"])
-    ratio = statistics.median(naive_seconds) / statistics.median(ours_seconds)
-    bound = "" if naive_solved == len(runs["naive"]) else "at least "
-    lines += [
-        "",
-        f"Trainer: {solved}/{len(runs['trainer'])} seeds reached the target; naive "
-        f"reference: {naive_solved}/{len(runs['naive'])} (budget "
-        f"{report['naive_seconds_budget'] or 'none'} s per seed). Time-to-target speed-up, "
-        f"median naive / median trainer: {bound}{ratio:.1f}×"
-        + (
-            " (a naive run stopped by its budget counts at its budget, so this is a lower bound)."
-            if bound
-            else "."
-        ),
-        (
-            f"Acting alone: the trainer's loop counts {collector['counted_steps_per_s'] / throughput['naive']:.1f}× "
-            f"as many env steps per second as the naive loop; the raw-env ratio (the rollout "
-            f"target, ≥ 25%) is {collector['env_steps_per_s'] / raw:.1%} for all env steps and "
-            f"{collector['counted_steps_per_s'] / raw:.1%} for counted steps."
-        ),
-    ]
+    lines += _end_to_end(report, raw)
     if report["whole_process"]:
         runs = report["whole_process"]
         lines += [
@@ -182,6 +143,81 @@ def markdown(report: dict) -> str:
         for row in report["memory"]:
             lines.append(f"| {row['steps']:,} | {row['peak_rss_mib']:,.0f} MiB |")
     return "\n".join(lines) + "\n"
+
+
+def _end_to_end(report: dict, raw: float) -> list[str]:
+    """Markdown lines of the time-to-target runs: the trainer's steps, seconds and counted
+    steps/s over the whole run beside the raw env's, and the naive reference's if it ran."""
+    runs, throughput = report["end_to_end"], report["throughput"]
+    naive_runs = runs["naive"]
+    lines = [
+        "",
+        (
+            f"### End to end: time to the target return ({report['target']:g}, mean of the last "
+            f"{SOLVED_WINDOW} episodes)"
+        ),
+        "",
+        (
+            "Trainer steps/s: counted env steps over the training loop's seconds, collection "
+            "and updates together, beside the raw vector env's rate above."
+        ),
+        "",
+        "| seed | trainer steps | trainer seconds | trainer steps/s | vs. raw env |"
+        + (" naive steps | naive seconds |" if naive_runs else ""),
+        "| --- | --- | --- | --- | --- |" + (" --- | --- |" if naive_runs else ""),
+    ]
+
+    def cell(run):
+        mark = "" if run["solved"] else " (not reached)"
+        return f"{run['steps']:,}{mark}", f"{run['seconds']:.1f}{mark}"
+
+    rates = [run["steps"] / run["seconds"] for run in runs["trainer"]]
+    for index, (ours, rate) in enumerate(zip(runs["trainer"], rates)):
+        row = f"| {ours['seed']} | {' | '.join(cell(ours))} | {rate:,.0f} | {rate / raw:.1%} |"
+        if naive_runs:
+            row += f" {' | '.join(cell(naive_runs[index]))} |"
+        lines.append(row)
+    ours_seconds = [run["seconds"] for run in runs["trainer"]]
+    median_rate = statistics.median(rates)
+    row = (
+        f"| median (min–max) | {summary([run['steps'] for run in runs['trainer']], 0)} | "
+        f"{summary(ours_seconds, 1)} | {summary(rates, 0)} | {median_rate / raw:.1%} |"
+    )
+    if naive_runs:
+        naive_seconds = [run["seconds"] for run in naive_runs]
+        row += (
+            f" {summary([run['steps'] for run in naive_runs], 0)} | {summary(naive_seconds, 1)} |"
+        )
+    lines.append(row)
+    solved = sum(run["solved"] for run in runs["trainer"])
+    lines += ["", f"Trainer: {solved}/{len(runs['trainer'])} seeds reached the target."]
+    collector = throughput["collector"]
+    lines.append(
+        f"Collection loop alone: {collector['env_steps_per_s'] / raw:.1%} of the raw env's rate "
+        f"for all env steps, {collector['counted_steps_per_s'] / raw:.1%} for counted steps."
+    )
+    if not naive_runs:
+        return lines
+    naive_solved = sum(run["solved"] for run in naive_runs)
+    ratio = statistics.median(naive_seconds) / statistics.median(ours_seconds)
+    bound = "" if naive_solved == len(naive_runs) else "at least "
+    lines += [
+        "",
+        f"Naive reference: {naive_solved}/{len(naive_runs)} seeds reached the target (budget "
+        f"{report['naive_seconds_budget'] or 'none'} s per seed). Time-to-target speed-up, "
+        f"median naive / median trainer: {bound}{ratio:.1f}×"
+        + (
+            " (a naive run stopped by its budget counts at its budget, so this is a lower bound)."
+            if bound
+            else "."
+        ),
+        (
+            f"Acting alone: the trainer's loop counts "
+            f"{collector['counted_steps_per_s'] / throughput['naive']:.1f}× as many env steps "
+            "per second as the naive loop."
+        ),
+    ]
+    return lines
 
 
 def write_markdown(path: Path, text: str) -> None:

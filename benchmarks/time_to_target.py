@@ -29,20 +29,25 @@ def runs_per_seed(
     env: str,
     seeds: int,
     total_steps: int,
-    naive_seconds: float,
+    naive_seconds: float | None,
     workdir: Path,
     progress: Callable[[str], None],
 ) -> dict[str, list[dict]]:
     """The trainer and the naive reference with `env`'s defaults, seeds 0 … seeds−1.
 
+    `naive_seconds`: each naive run's budget (0: none); None runs no naive reference.
+
     Returns:
-        {"trainer": [...], "naive": [...]}, one {"seed", "steps", "seconds", "solved"} per seed.
+        {"trainer": [...], "naive": [...]}, one {"seed", "steps", "seconds", "solved"} per seed
+        (no naive ones when `naive_seconds` is None).
     """
     runs = {"trainer": [], "naive": []}
     for seed in range(seeds):
         config = TrainConfig.for_env(env, seed=seed, total_steps=total_steps)
         runs["trainer"].append({"seed": seed, **trainer_run(config, workdir)})
         progress(f"seed {seed}: trainer {runs['trainer'][-1]}")
+        if naive_seconds is None:
+            continue
         runs["naive"].append({"seed": seed, **naive_run(config, naive_seconds)})
         progress(f"seed {seed}: naive {runs['naive'][-1]}")
     return runs

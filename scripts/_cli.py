@@ -43,6 +43,11 @@ def _interrupted_while_starting(number, frame):
 
 signal.signal(signal.SIGINT, _interrupted_while_starting)  # until `parse_flags`
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# One thread per op and one op at a time: the policies are small, so more threads only take
+# the cores from the env (MuJoCo) and add hand-offs to every act() call (docs/benchmarks.md).
+# Setting either variable overrides this.
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 with stderr_silenced():
     import tensorflow as tf
 

@@ -88,9 +88,29 @@ def test_bad_flags_fail_in_one_line(tmp_path):
     assert done.stderr.strip().splitlines() == [
         "error: --memory_steps: must be a comma list of integers >= 1; got '100,x'"
     ]
-    done = run_script("benchmark.py", "--env=Pendulum-v1", cwd=tmp_path, folder="benchmarks")
-    assert done.returncode == 2
-    assert done.stderr.strip().startswith("error: --env: must have Discrete actions")
+
+
+def test_box_env_benchmark_runs_the_trainer_without_the_naive_reference(tmp_path):
+    # The naive reference samples from probabilities, so Box actions measure the trainer only.
+    options = [*TINY[:2], "--total_steps=4000", "--startup_seeds=0", "--memory_steps="]
+    done = run_script(
+        "benchmark.py",
+        "--env=Pendulum-v1",
+        *options,
+        "--num_envs=",
+        "--noasync_envs",
+        f"--output={tmp_path / 'bench.json'}",
+        cwd=tmp_path,
+        folder="benchmarks",
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "bench.json").read_text())
+    assert report["throughput"]["naive"] is None and report["end_to_end"]["naive"] == []
+    (ours,) = report["end_to_end"]["trainer"]
+    # Pendulum's episodes all last 200 steps, so the budget of 4,000 holds one update of
+    # its 16 episodes (3,200 steps); a second would pass it and is dropped whole.
+    assert not ours["solved"] and ours["steps"] == 16 * 200
+    assert "naive" not in done.stdout and "| trainer steps/s |" in done.stdout
 
 
 def _side_by_side(episodes) -> Rollout:

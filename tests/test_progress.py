@@ -56,6 +56,9 @@ def test_auto_progress_off_a_terminal_prints_lines(tmp_path, capsys):
     train(TrainConfig(total_steps=1_000, save_path=str(tmp_path / "p.keras")))
     out = capsys.readouterr().out.strip().splitlines()
     # Updates of 16 episodes (~350 steps): the third would pass the budget, and says so.
-    assert len(out) == 2, out
-    assert out[0].startswith("the budget of 1,000 steps ran out inside an update")
-    assert out[1].startswith("episodes ") and "/1,000  return(last 100)" in out[1]
+    # A line every 2 s, so a slow machine may print one before that note; the last update's
+    # line always comes last.
+    notes = [line for line in out if not line.startswith("episodes ")]
+    assert len(notes) == 1 and notes[0].startswith("the budget of 1,000 steps ran out"), out
+    assert out[-1].startswith("episodes ") and "/1,000  return(last 100)" in out[-1]
+    assert len(out) <= 3, out
