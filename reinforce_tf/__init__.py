@@ -14,6 +14,8 @@ from reinforce_tf.optimizers import make_optimizer
 from reinforce_tf.policy import build_policy, make_actor
 from reinforce_tf.returns import discounted_returns
 from reinforce_tf.training.evaluate import evaluate
+from reinforce_tf.training.export import export_policy
+from reinforce_tf.training.exported import load_exported
 from reinforce_tf.training.learner import make_agent, update_from_rollout
 from reinforce_tf.training.loop import TrainResult, train
 from reinforce_tf.training.saving import load_policy, save_policy
@@ -30,6 +32,8 @@ __all__ = [
     "build_policy",
     "discounted_returns",
     "evaluate",
+    "export_policy",
+    "load_exported",
     "load_policy",
     "make_actor",
     "make_agent",

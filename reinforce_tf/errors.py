@@ -38,3 +38,10 @@ def error_reason(error: BaseException) -> str:
     lines = str(error).strip().splitlines()
     text = lines[0] if lines else type(error).__name__
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+class ExportError(RuntimeError):
+    """An export could not be written, or does not act as the policy it came from.
+
+    The message says what failed and that nothing was written (or the old export kept).
+    """

@@ -14,7 +14,9 @@ from absl import flags
 
 
 @contextlib.contextmanager
-def _stderr_silenced():
+def stderr_silenced():
+    """Sends file descriptor 2 to /dev/null inside the block: hides what C++ libraries
+    (TensorFlow, LiteRT, converters) print there; Python's own errors print after it."""
     sys.stderr.flush()
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -46,12 +48,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Setting either variable overrides this.
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
-with _stderr_silenced():
+with stderr_silenced():
     import tensorflow as tf
 
     tf.constant(0.0).numpy()  # device start-up prints too; do it here, silenced
 
-from reinforce_tf.errors import InputError, TrainingError
+from reinforce_tf.errors import ExportError, InputError, TrainingError
 
 
 def fail(message: str) -> None:
@@ -86,14 +88,15 @@ def run_reporting_input_errors(function, *args):
     """Calls `function(*args)`; known failures become one line on stderr.
 
     A bad input (`InputError`, exit 2) names its flag: `--gamma: must be in [0, 1]; got 2.0`.
-    A `TrainingError` (exit 1) says what stopped training and where. A KeyboardInterrupt
-    that the trainer did not absorb (a second Ctrl-C) exits with INTERRUPTED.
+    A `TrainingError` (exit 1) says what stopped training and where; an `ExportError`
+    (exit 1) what failed in an export. A KeyboardInterrupt that the trainer did not absorb
+    (a second Ctrl-C) exits with INTERRUPTED.
     """
     try:
         return function(*args)
     except InputError as error:
         fail(f"--{error.field}: {error.reason}" if error.field else error.reason)
-    except TrainingError as error:
+    except (TrainingError, ExportError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:

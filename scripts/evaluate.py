@@ -2,22 +2,28 @@
 
 python scripts/evaluate.py --policy=policy.keras --episodes=20 [--greedy]
 python scripts/evaluate.py --policy=policy.keras --episodes=3 --video_dir=videos  # MP4s
+python scripts/evaluate.py --policy=policy.onnx --greedy   # an export, in its own runtime
 """
 
 import _cli  # first: it imports TensorFlow quietly
 import numpy as np
 from absl import app, flags
 
-from reinforce_tf import evaluate, load_policy
+from reinforce_tf import evaluate
 from reinforce_tf.training.evaluate import (
     check_video_dir,
     record_video,
     recorded_env,
     recorded_env_options,
 )
-from reinforce_tf.training.saving import load_metadata
+from reinforce_tf.training.exported import load_any_policy
 
-_POLICY = flags.DEFINE_string("policy", "policy.keras", "The .keras policy file to load.")
+_POLICY = flags.DEFINE_string(
+    "policy",
+    "policy.keras",
+    "The policy to play: a .keras file, or an export of one (scripts/export.py), told by "
+    "its path: a SavedModel folder, a .tflite or an .onnx file, run by its own runtime.",
+)
 _ENV = flags.DEFINE_string(
     "env",
     None,
@@ -54,8 +60,8 @@ def _evaluate() -> tuple[str, np.ndarray]:
         raise _cli.InputError(f"must be an integer >= 0; got {_SEED.value}", field="seed")
     if _VIDEO_DIR.value:
         check_video_dir(_VIDEO_DIR.value)  # before loading and playing anything
-    policy = load_policy(_POLICY.value)
-    note = load_metadata(_POLICY.value)
+    with _cli.stderr_silenced():  # LiteRT prints a line as it loads
+        policy, note = load_any_policy(_POLICY.value)
     env_id = _ENV.value or recorded_env(note)
     if not env_id:
         raise _cli.InputError("the policy file does not record its env; pass --env", "env")

@@ -204,3 +204,21 @@ def test_naive_reference_stops_at_the_target(monkeypatch):
     # A target no episode reaches (500 steps at most): the step budget stops it instead.
     budget = naive_reinforce.train(dataclasses.replace(config, target_return=501.0, total_steps=1))
     assert not budget.solved and 4 <= budget.steps < 4 * 500
+
+
+def test_export_latency_measures_each_export(tmp_path):
+    # benchmarks/export_latency.py's rows, at tiny settings: one format, 3 timed calls.
+    serving = _benchmark_module("serving")
+    rows = serving.measure("CartPole-v1", tmp_path, 3, formats=("onnx",))
+    assert [(row["format"], row["outputs"]) for row in rows] == [
+        ("keras", "distribution, eager `policy(obs)`"),
+        ("keras", "action, compiled `make_actor`"),
+        ("onnx", "distribution"),
+        ("onnx", "action"),
+    ]
+    for row in rows:
+        assert 0 < row["median_us"] <= row["p99_us"]
+        assert row["bytes"] > 4 * 64 * 4  # at least the first layer's float32 kernel
+    table = serving.markdown(rows).splitlines()
+    assert table[0].startswith("| env | format | outputs | size |") and len(table) == 6
+    assert table[4].startswith("| CartPole-v1 | ONNX | distribution | ")

@@ -1,14 +1,19 @@
 """The README's claims about the code stay true as the code moves."""
 
 import json
+import os
 import re
 import shlex
 import subprocess
 import sys
 
+import gymnasium as gym
+import numpy as np
 from conftest import REPO
 
+from reinforce_tf import build_policy, save_policy
 from reinforce_tf.config import options_table
+from reinforce_tf.training.export import export_file
 
 README = (REPO / "README.md").read_text()
 
@@ -85,3 +90,53 @@ def test_python_api_examples_run(tmp_path):
     assert re.fullmatch(r"\d+ steps, mean return [\d.]+, saved to cartpole.keras", lines[0])
     assert re.fullmatch(r"return \d+\.0", lines[1])
     assert [line.split(":")[0] for line in lines[2:]] == [f"episode {i}" for i in range(10)]
+
+
+def test_serving_snippets_load_and_act_with_each_runtime_alone(tmp_path):
+    # The "Serving formats" snippets, each run in a fresh process (which must never import
+    # reinforce_tf) next to exports of a CartPole policy named as they name them.
+    section = README.split("\n## Serving formats\n", 1)[1].split("\n## ", 1)[0]
+    snippets = re.findall(r"```python\n(.*?)```", section, re.DOTALL)
+    assert len(snippets) == 3
+    cartpole = gym.make("CartPole-v1")
+    policy = build_policy(cartpole.observation_space, cartpole.action_space, (8,), seed=3)
+    save_policy(policy, tmp_path / "policy.keras", {"env": "CartPole-v1"})
+    for format, name, greedy in [
+        ("saved_model", "policy_savedmodel", False),
+        ("litert", "policy.tflite", False),
+        ("onnx", "policy.onnx", False),
+        ("onnx", "policy_greedy.onnx", True),
+    ]:
+        export_file(tmp_path / "policy.keras", format, tmp_path / name, greedy=greedy)
+    probabilities = np.asarray(policy(np.array([[0.01, -0.02, 0.03, 0.04]], np.float32)))
+    report = (
+        "\nimport sys, json\n"
+        "assert not any(name.startswith('reinforce_tf') for name in sys.modules)\n"
+        "print(json.dumps({'probs': np.asarray(probs).tolist(), "
+        "'action': np.asarray(action).tolist(), 'env': globals().get('env_id')}))\n"
+    )
+    for snippet in snippets:
+        done = subprocess.run(
+            [sys.executable, "-c", snippet + report],
+            check=False,
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        )
+        assert done.returncode == 0, snippet + done.stderr
+        result = json.loads(done.stdout.splitlines()[-1])
+        np.testing.assert_allclose(result["probs"], probabilities, atol=1e-6)
+        assert result["action"] == [int(probabilities.argmax())]
+        assert result["env"] in (None, "CartPole-v1")
+
+
+def test_serving_table_is_the_measured_one():
+    # The size and latency table comes from benchmarks/export_latency.py, pasted between
+    # two marker lines: a row per env, format and output.
+    between = r"^<!-- export-latency:start -->$(.*?)^<!-- export-latency:end -->$"
+    match = re.search(between, README, re.MULTILINE | re.DOTALL)
+    assert match
+    rows = [line for line in match.group(1).strip().splitlines() if line.startswith("| ")]
+    assert rows[0].startswith("| env | format | outputs | size | latency per call")
+    assert len(rows) == 2 + 2 * 8  # header, rule; two envs × (.keras × 2 + 3 formats × 2)

@@ -4,6 +4,7 @@ import errno
 import os
 import stat
 import zipfile
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -13,8 +14,10 @@ from reinforce_tf import InputError, TrainConfig, build_policy, train
 from reinforce_tf.errors import TrainingError
 from reinforce_tf.training.saving import (
     check_output_file,
+    check_output_folder,
     check_output_paths,
     check_save_path,
+    folder_written_atomically,
     load_metadata,
     load_policy,
     printable,
@@ -239,3 +242,41 @@ def test_output_file_checks_name_the_flag(tmp_path):
     with pytest.raises(InputError, match=r"^out: must end in \".png\"; got '.*x.jpg'$"):
         check_output_file(tmp_path / "x.jpg", "out", ".png")
     check_output_file(tmp_path / "y.png", "out", ".png")  # a new file in a writable folder
+
+
+# Folders (a SavedModel export) are written as files are: whole or not at all.
+
+
+def test_a_folder_is_replaced_whole_keeping_its_mode_and_links(tmp_path):
+    (tmp_path / "store").mkdir()
+    real = tmp_path / "store" / "model"
+    with folder_written_atomically(real) as temporary:
+        (Path(temporary) / "a.txt").write_text("old")
+    real.chmod(0o750)
+    link = tmp_path / "model"
+    link.symlink_to(real)
+    with pytest.raises(RuntimeError), folder_written_atomically(link) as temporary:
+        (Path(temporary) / "b.txt").write_text("half")
+        raise RuntimeError("the writer failed")
+    assert sorted(p.name for p in real.iterdir()) == ["a.txt"]  # the old folder, whole
+    with folder_written_atomically(link) as temporary:
+        (Path(temporary) / "b.txt").write_text("new")
+    assert link.is_symlink() and sorted(p.name for p in real.iterdir()) == ["b.txt"]
+    assert stat.S_IMODE(real.stat().st_mode) == 0o750
+    assert leftovers(tmp_path / "store") == leftovers(tmp_path) == []
+
+
+def test_output_folder_checks_name_the_flag(tmp_path):
+    (tmp_path / "file").write_text("")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("")
+    (tmp_path / "empty").mkdir()
+    never = lambda folder: False  # no folder of files may be replaced
+    with pytest.raises(InputError, match=r"^out: '.*file' exists and is not a folder; give a"):
+        check_output_folder(tmp_path / "file", "out", never)
+    with pytest.raises(InputError, match=r"^out: '.*mine' is a folder of other files, which"):
+        check_output_folder(tmp_path / "mine", "out", never)
+    check_output_folder(tmp_path / "mine", "out", lambda folder: folder.name == "mine")
+    check_output_folder(tmp_path / "empty", "out", never)
+    with pytest.raises(InputError, match=r"^out: folder '.*missing' does not exist$"):
+        check_output_folder(tmp_path / "missing" / "model", "out", never)

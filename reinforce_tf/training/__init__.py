@@ -12,5 +12,7 @@ summaries.py    TensorBoard scalars
 progress.py     progress bar or plain lines
 evaluate.py     play a policy (sampled or greedy), record video
 saving.py       the policy file, and atomic writes of every file we produce
+export.py       the policy exported to SavedModel, LiteRT or ONNX, checked to act as it
+exported.py     an export read back by its own runtime, and acting with it
 curves.py       learning curves from run folders
 """

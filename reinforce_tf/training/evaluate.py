@@ -1,4 +1,8 @@
-"""Run a policy (sampled or greedy) for whole episodes and report the returns; record video."""
+"""Run a policy (sampled or greedy) for whole episodes and report the returns; record video.
+
+The policy is a Keras model (a `.keras` file) or an export read by its own runtime
+(`exported.ExportedPolicy`: a SavedModel folder, a `.tflite` or an `.onnx` file).
+"""
 
 import os
 import re
@@ -12,6 +16,7 @@ from reinforce_tf.config import PRESETS
 from reinforce_tf.errors import InputError
 from reinforce_tf.policy import distribution_model, make_actor
 from reinforce_tf.training.envs import make_env, make_vector_env, to_env_actions
+from reinforce_tf.training.exported import ExportedPolicy
 from reinforce_tf.training.rollout import RolloutCollector
 from reinforce_tf.training.saving import nearest_existing, printable
 
@@ -24,7 +29,7 @@ EVAL_NUM_ENVS = 16
 
 
 def evaluate(
-    policy: keras.Model,
+    policy: keras.Model | ExportedPolicy,
     env_id: str,
     episodes: int,
     *,
@@ -55,14 +60,14 @@ def evaluate(
     env = make_vector_env(env_id, num_envs, env_kwargs, preset)
     try:
         check_fits(policy, env.single_observation_space, env.single_action_space, trained_on)
-        collector = RolloutCollector(env, make_actor(policy, greedy=greedy, seed=seed), seed)
-        return collector.collect(episodes).episode_returns
+        act = _actor(policy, env.single_action_space, greedy, seed)
+        return RolloutCollector(env, act, seed).collect(episodes).episode_returns
     finally:
         env.close()
 
 
 def record_video(
-    policy: keras.Model,
+    policy: keras.Model | ExportedPolicy,
     env_id: str,
     episodes: int,
     video_dir: str | os.PathLike,
@@ -114,7 +119,7 @@ def record_video(
             name_prefix=re.sub(r"[^A-Za-z0-9.-]", "_", env_id),
             disable_logger=True,
         )
-        act = make_actor(policy, greedy=greedy, seed=seed)
+        act = _actor(policy, env.action_space, greedy, seed)
         return np.array([_play(env, act, seed + episode) for episode in range(episodes)])
     except gym.error.DependencyNotInstalled as error:
         raise InputError(
@@ -191,6 +196,13 @@ def recorded_env_options(note: dict) -> dict:
     return options
 
 
+def _actor(policy: keras.Model | ExportedPolicy, action_space: gym.Space, greedy: bool, seed: int):
+    """observations [B, *O] → actions [B] or [B, D], before `to_env_actions`."""
+    if isinstance(policy, ExportedPolicy):
+        return policy.actor(action_space, greedy=greedy, seed=seed)
+    return make_actor(policy, greedy=greedy, seed=seed)
+
+
 def _play(env: gym.Env, act, seed: int) -> float:
     """One episode in a single env; its undiscounted return."""
     observation, _ = env.reset(seed=seed)
@@ -204,7 +216,7 @@ def _play(env: gym.Env, act, seed: int) -> float:
 
 
 def check_fits(
-    policy: keras.Model,
+    policy: keras.Model | ExportedPolicy,
     observation_space: gym.Space,
     action_space: gym.Space,
     trained_on: dict | None = None,
@@ -212,19 +224,25 @@ def check_fits(
     """Raises `InputError` naming both sides when the policy was made for other spaces.
 
     Args:
+        policy: a Keras policy, or an export (whose sizes its runtime reports; a greedy
+            export of a Discrete policy does not tell its number of actions).
         trained_on: the policy file's note; when it records the spaces, the message names
             them, else the sizes read from the model.
     """
-    parameters = distribution_model(policy).output  # logits, or {"mean", "log_std"}; checks
-    observation_shape = tuple(policy.input_shape[1:])
-    discrete = not isinstance(parameters, dict)
-    action_size = (parameters if discrete else parameters["mean"]).shape[-1]
+    if isinstance(policy, ExportedPolicy):
+        observation_shape = policy.observation_shape
+        discrete, action_size = policy.discrete, policy.action_size
+    else:
+        parameters = distribution_model(policy).output  # logits, or {"mean", "log_std"}; checks
+        observation_shape = tuple(policy.input_shape[1:])
+        discrete = not isinstance(parameters, dict)
+        action_size = (parameters if discrete else parameters["mean"]).shape[-1]
     env_discrete = isinstance(action_space, gym.spaces.Discrete)
     expected_actions = int(action_space.n) if env_discrete else action_space.shape[0]
-    if (observation_shape, action_size, discrete) == (
-        tuple(observation_space.shape),
-        expected_actions,
-        env_discrete,
+    if (
+        observation_shape == tuple(observation_space.shape)
+        and action_size in (None, expected_actions)
+        and discrete == env_discrete
     ):
         return
     trained_on = trained_on or {}
@@ -244,7 +262,8 @@ def check_fits(
             if len(observation_shape) == 1
             else f"shape {observation_shape}"
         )
-        made = f"was made for observations of {size} and {action_size} action outputs ({kind})"
+        outputs = f"{action_size} action outputs ({kind})" if action_size else f"{kind} actions"
+        made = f"was made for observations of {size} and {outputs}"
     raise InputError(
         f"{made}; the env has observation space {observation_space} and action space "
         f"{action_space}",

@@ -6,7 +6,8 @@ temporary file in the same folder, renamed into place, so a crash never leaves a
 truncated policy behind.
 
 Output files (the policy, `best.keras`, and every file written through
-`written_atomically`) keep these promises:
+`written_atomically`; folders, such as a SavedModel export, through
+`folder_written_atomically`) keep these promises:
 - a bad path (a folder, a folder that is missing or not writable, a link that loops) is
   refused by `check_output_file` before any work, naming the flag;
 - a failed write (disk full, I/O error) leaves the old file with its bytes and no temporary
@@ -20,10 +21,11 @@ import contextlib
 import errno
 import json
 import os
+import shutil
 import stat
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -104,13 +106,65 @@ def written_atomically(path: str | os.PathLike) -> Iterator[str]:
             os.remove(temporary)
 
 
-def _mode_for(target: Path) -> int:
-    """The permission bits of the file at `target`, else 0666 less the umask."""
+@contextlib.contextmanager
+def folder_written_atomically(path: str | os.PathLike) -> Iterator[str]:
+    """Yields a new empty folder beside `path` to fill; on success, puts it at `path`.
+
+    The folder's files are synced to disk before it is renamed into place, so readers (and
+    a crash) see the old folder or the complete new one, never a partly written one. A
+    folder already at `path` (one `check_output_folder` allows to replace) is first renamed
+    aside, then removed once the new one is in place; for the instant between the two
+    renames there is no folder at `path`. On error the temporary folder is removed and the
+    old folder stays. The new folder keeps the old one's permission bits, or gets 0777 less
+    the umask. A symbolic link at `path` stays, as in `written_atomically`.
+
+    Raises:
+        OSError: the write failed, or `path` is a symbolic link that loops.
+    """
+    target = Path(os.path.realpath(path))
+    if target.is_symlink():
+        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(path))
+    temporary = tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent)
+    aside = None
+    try:
+        yield temporary
+        _sync_folder(temporary)
+        os.chmod(temporary, _mode_for(target, 0o777))
+        if os.path.lexists(target):
+            # A rename onto an empty folder replaces it; `aside` is one, reserved by mkdtemp.
+            aside = tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent)
+            os.replace(target, aside)
+        try:
+            os.replace(temporary, target)
+        except OSError:
+            if aside is not None:
+                os.replace(aside, target)
+                aside = None
+            raise
+    finally:
+        for leftover in (temporary, aside):
+            if leftover is not None and os.path.lexists(leftover):
+                shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _sync_folder(folder: str) -> None:
+    """fsync every file and folder under `folder`, the deepest first."""
+    for parent, _, files in os.walk(folder, topdown=False):
+        for name in [*files, "."]:
+            descriptor = os.open(os.path.join(parent, name), os.O_RDONLY)
+            try:
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+
+
+def _mode_for(target: Path, new: int = 0o666) -> int:
+    """The permission bits of the file or folder at `target`, else `new` less the umask."""
     with contextlib.suppress(FileNotFoundError):
         return stat.S_IMODE(os.stat(target).st_mode)
     umask = os.umask(0)
     os.umask(umask)
-    return 0o666 & ~umask
+    return new & ~umask
 
 
 def check_output_file(
@@ -146,7 +200,47 @@ def check_output_file(
         raise InputError(f'{named}; give a file name ending in "{suffix}"', field=field)
     if os.path.lexists(target) and not target.is_file():
         raise InputError(f"{shown} exists and is not a regular file", field=field)
-    folder = target.parent if linked else path.parent
+    _check_parent(target.parent if linked else path.parent, via, field)
+
+
+def check_output_folder(
+    path: str | os.PathLike, field: str, replaceable: Callable[[Path], bool]
+) -> None:
+    """Fails early, before any work, on a path a folder could not be written to by
+    `folder_written_atomically`.
+
+    A symbolic link is judged by the folder it points to.
+
+    Args:
+        field: the flag or config field named in the message.
+        replaceable: whether an existing, non-empty folder may be replaced (e.g. it holds an
+            earlier export); an empty one always may.
+
+    Raises:
+        InputError: naming `field`, the path, and what is wrong.
+    """
+    path = Path(path)
+    shown = repr(str(path))
+    target = Path(os.path.realpath(path))
+    linked = os.path.islink(path)
+    if target.is_symlink():
+        raise InputError(f"{shown} is a symbolic link that loops", field=field)
+    via = f" (where the link {shown} points)" if linked else ""
+    if os.path.lexists(target) and not target.is_dir():
+        raise InputError(
+            f"{shown}{via} exists and is not a folder; give a folder name", field=field
+        )
+    if target.is_dir() and any(target.iterdir()) and not replaceable(target):
+        raise InputError(
+            f"{shown}{via} is a folder of other files, which is not replaced; give a new "
+            "folder name",
+            field=field,
+        )
+    _check_parent(target.parent if linked else path.parent, via, field)
+
+
+def _check_parent(folder: Path, via: str, field: str) -> None:
+    """The folder an output is created in must exist and be writable."""
     if not os.path.lexists(folder):
         raise InputError(f"folder {str(folder)!r}{via} does not exist", field=field)
     if not folder.is_dir():
