@@ -40,7 +40,8 @@ def run_train(flags: list[str], workdir: Path) -> Process:
 def peak_rss_mib(env_id: str, steps: int, workdir: Path) -> float:
     """Peak RSS in MiB of a run of `steps` env steps that never stops early."""
     flags = [f"--env={env_id}", f"--total_steps={steps}", "--target_return=inf"]
-    return run_train([*flags, "--save_path=memory.keras", "--logdir=memory_run"], workdir)[1]
+    folder = f"memory_{steps}"  # one run folder per length: a folder holding a run is refused
+    return run_train([*flags, f"--save_path={folder}.keras", f"--logdir={folder}"], workdir)[1]
 
 
 def start_to_exit_seconds(env_id: str, seed: int, steps: int, workdir: Path) -> float:

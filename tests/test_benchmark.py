@@ -33,7 +33,7 @@ TINY = (
     "--num_envs=2",
     "--noasync_envs",
     "--startup_seeds=1",
-    "--memory_steps=",
+    "--memory_steps=500,1000",
 )
 
 
@@ -78,6 +78,9 @@ def test_tiny_benchmark_prints_and_writes_the_report(tmp_path):
     (startup,) = report["whole_process"]
     assert startup["seed"] == 0 and startup["seconds"] > 0
     assert "### Whole process: `python scripts/train.py --env=CartPole-v1 --seed=N`" in text
+    # Two memory runs in one work folder, each in its own run folder.
+    assert [row["steps"] for row in report["memory"]] == [500, 1000]
+    assert all(row["peak_rss_mib"] > 0 for row in report["memory"])
 
 
 def test_bad_flags_fail_in_one_line(tmp_path):
