@@ -14,9 +14,10 @@ import pytest
 
 from reinforce_tf import InputError, build_policy, evaluate, save_policy
 from reinforce_tf.errors import ExportError
-from reinforce_tf.policy import update_observation_statistics
+from reinforce_tf.policy import distribution_model, update_observation_statistics
 from reinforce_tf.training import export as export_module
 from reinforce_tf.training import exported as exported_module
+from reinforce_tf.training.envs import make_env
 from reinforce_tf.training.export import export_file, export_policy
 from reinforce_tf.training.exported import (
     FORMATS,
@@ -25,13 +26,41 @@ from reinforce_tf.training.exported import (
     load_exported,
 )
 
-# The policies every format is checked on: (env, observation normalisation). An image
-# policy is one more entry, once image observations exist.
+
+class Frames(gym.Env):
+    """Raw uint8 frames [12, 12, 3] (an Atari frame's dtype, smaller), 3 actions, reward =
+    the action, 30 steps an episode. Each frame's pixels are uniform in [0, m) for its own
+    m in [1, 256], so frames differ in brightness and a policy's greedy actions vary."""
+
+    observation_space = gym.spaces.Box(0, 255, (12, 12, 3), np.uint8)
+    action_space = gym.spaces.Discrete(3)
+
+    def _frame(self) -> np.ndarray:
+        high = self.np_random.integers(1, 257)
+        return self.np_random.integers(0, high, self.observation_space.shape, np.uint8)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.steps = 0
+        return self._frame(), {}
+
+    def step(self, action):
+        self.steps += 1
+        return self._frame(), float(action), self.steps == 30, False, {}
+
+
+gym.register("tests/Frames-v0", entry_point=Frames)
+
+# The policies every format is checked on: (env, observation normalisation). The images
+# (a conv torso: Rescaling, Conv2D, Flatten, Dense) only without: normalisation is refused
+# for them. Frames are uint8 [12, 12, 3]; MinAtar's are bool [10, 10, 4].
 KINDS = {
     "discrete": ("CartPole-v1", False),
     "discrete_normalized": ("CartPole-v1", True),
     "box": ("Pendulum-v1", False),
     "box_normalized": ("Pendulum-v1", True),
+    "discrete_image": ("tests/Frames-v0", False),
+    "discrete_image_bool": ("MinAtar/Breakout-v1", False),
 }
 NAMES = {"saved_model": "{}_savedmodel", "litert": "{}.tflite", "onnx": "{}.onnx"}
 OBSERVATIONS = 1000
@@ -93,49 +122,73 @@ def run_exports(jobs: list[dict], cwd) -> dict:
     return json.loads(done.stdout.splitlines()[-1])
 
 
+def spaces(env_id: str) -> tuple[gym.Space, gym.Space]:
+    """The observation and action spaces of `env_id` (a MinAtar id registers on the way)."""
+    env = make_env(env_id)
+    env.close()
+    return env.observation_space, env.action_space
+
+
+def random_observations(space: gym.spaces.Box, count: int, rng: np.random.Generator):
+    """[count, *O] float32, as the export takes them: an image's pixels as the env returns
+    them (uint8 frames uniform in [0, m), bool frames 1 with probability p, m and p drawn
+    per frame so the frames differ in brightness), other observations N(0, 3²)."""
+    shape = (count, *space.shape)
+    per_frame = (count, *[1] * len(space.shape))
+    if space.dtype == np.uint8:
+        observations = rng.integers(0, rng.integers(1, 257, per_frame), shape)
+    elif space.dtype == np.bool_:
+        observations = rng.random(shape) < rng.random(per_frame)
+    else:
+        observations = rng.normal(0.0, 3.0, shape)
+    return observations.astype(np.float32)
+
+
 def make_policy(env_id: str, normalize: bool, seed: int) -> keras.Model:
     """A policy whose outputs spread: the output layer's weights N(0, 1) instead of near zero
     (logits and means of a few units, so Box means pass the bounds ±2 and get clipped),
-    σ = e^-0.7, and, when normalising, statistics of N(1.5, 3²) observations."""
-    env = gym.make(env_id)
+    σ = e^-0.7, and, when normalising, statistics of N(1.5, 3²) observations. An image's
+    conv torso keeps its He initialisation; its logits are centred."""
+    observation_space, action_space = spaces(env_id)
     policy = build_policy(
-        env.observation_space,
-        env.action_space,
-        (16, 16),
-        seed=seed,
-        normalize_observations=normalize,
+        observation_space, action_space, (16, 16), seed=seed, normalize_observations=normalize
     )
-    discrete = isinstance(env.action_space, gym.spaces.Discrete)
+    discrete = isinstance(action_space, gym.spaces.Discrete)
     head = policy.get_layer("logits" if discrete else "mean")
     kernel, bias = head.get_weights()
     rng = np.random.default_rng(seed)
     head.set_weights([rng.normal(0.0, 1.0, kernel.shape), bias + 0.1])
+    if len(observation_space.shape) == 3:
+        # ReLU features are >= 0 on every frame, which puts one logit ahead on all of them:
+        # centre each logit over frames (bias −= its mean) so every action is someone's argmax.
+        frames = random_observations(observation_space, 500, rng)
+        logits = np.asarray(distribution_model(policy)(frames))  # [500, A]
+        kernel, bias = head.get_weights()
+        head.set_weights([kernel, bias - logits.mean(axis=0)])
     if not discrete:
         log_std = policy.get_layer("log_std")
         log_std.set_weights([log_std.get_weights()[0], np.full_like(bias, -0.7)])
     if normalize:
-        update_observation_statistics(
-            policy, rng.normal(1.5, 3.0, (500, *env.observation_space.shape))
-        )
+        update_observation_statistics(policy, rng.normal(1.5, 3.0, (500, *observation_space.shape)))
     return policy
 
 
 @pytest.fixture(scope="module")
 def policies(tmp_path_factory) -> dict:
-    """kind → (.keras path, env id, [1000, *O] float32 observations)."""
+    """kind → (.keras path, env id, a .npy file of [1000, *O] float32 observations)."""
     folder = tmp_path_factory.mktemp("policies")
     made = {}
     for seed, (kind, (env_id, normalize)) in enumerate(KINDS.items()):
-        env = gym.make(env_id)
+        observation_space, action_space = spaces(env_id)
         note = {
             "env": env_id,
-            "observation_space": str(env.observation_space),
-            "action_space": str(env.action_space),
+            "observation_space": str(observation_space),
+            "action_space": str(action_space),
         }
         path = save_policy(make_policy(env_id, normalize, seed), folder / f"{kind}.keras", note)
         rng = np.random.default_rng(100 + seed)
-        observations = rng.normal(0.0, 3.0, (OBSERVATIONS, *env.observation_space.shape))
-        np.save(folder / f"{kind}.npy", observations.astype(np.float32))
+        observations = random_observations(observation_space, OBSERVATIONS, rng)
+        np.save(folder / f"{kind}.npy", observations)
         made[kind] = (path, env_id, folder / f"{kind}.npy")
     return made
 
@@ -165,7 +218,7 @@ def test_export_gives_the_policys_outputs_in_its_own_runtime(policies, format, t
                 {"format": format, "path": str(export.path), "observations": str(observations)}
                 | {"out": out}
             )
-            action_space = gym.make(env_id).action_space
+            action_space = spaces(env_id)[1]
             reference = keras_outputs(path, np.load(observations), action_space)
             names = ["action"] if greedy else [n for n in reference if n != "action"]
             expected[out] = (env_id, {n: reference[n] for n in names})
@@ -184,21 +237,26 @@ def test_export_gives_the_policys_outputs_in_its_own_runtime(policies, format, t
                 assert report[out]["dtypes"][name] == "float32"
                 assert np.max(np.abs(got[name] - want)) <= 1e-5, (out, name)
     # Not vacuous: >= 20 of each Box policy's greedy actions were clipped, and each
-    # Discrete policy's greedy actions are both 0 and 1.
+    # Discrete policy takes every action on >= 10% of the observations.
     for kind, (path, env_id, observations) in policies.items():
-        reference = keras_outputs(path, np.load(observations), gym.make(env_id).action_space)
+        action_space = spaces(env_id)[1]
+        reference = keras_outputs(path, np.load(observations), action_space)
         if "mean" in reference:
             assert np.sum(np.abs(reference["mean"]) > 2) >= 20, kind
         else:
-            assert 0.1 < reference["action"].mean() < 0.9, kind
+            counts = np.bincount(reference["action"], minlength=action_space.n)
+            assert np.all(counts >= OBSERVATIONS // 10), (kind, counts)
 
 
 def test_evaluate_plays_exports_as_the_policy(policies, tmp_path):
     # Greedy play is deterministic: an export that acts as the policy gets the same returns,
     # episode by episode, on the same seeds (a Box policy's to float rounding). Each export
-    # is opened as scripts/evaluate.py opens it, by its path, with the note it carries.
+    # is opened as scripts/evaluate.py opens it, by its path, with the note it carries. The
+    # image envs hand it raw uint8 or bool frames, which it takes as float32; a Frames
+    # episode's return is the sum of its actions.
     cases = [("discrete_normalized", format) for format in FORMATS]
-    for kind, format in [*cases, ("box_normalized", "onnx")]:
+    cases += [("box_normalized", "onnx"), ("discrete_image", "litert")]
+    for kind, format in [*cases, ("discrete_image_bool", "saved_model")]:
         path, env_id, _ = policies[kind]
         reference = evaluate(keras.saving.load_model(path), env_id, 4, greedy=True, seed=3)
         for greedy_export in (False, True):
@@ -211,7 +269,7 @@ def test_evaluate_plays_exports_as_the_policy(policies, tmp_path):
             if greedy_export:
                 with pytest.raises(InputError, match="^greedy: .* is a greedy export: it"):
                     evaluate(exported, env_id, 1)  # it cannot sample
-            elif kind.startswith("discrete"):
+            elif env_id == "CartPole-v1":
                 # Sampled play draws from the exported distribution: whole episodes.
                 sampled = evaluate(exported, env_id, 3, seed=3)
                 assert np.all(sampled >= 8) and np.all(sampled == np.round(sampled))

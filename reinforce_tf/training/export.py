@@ -59,7 +59,7 @@ from reinforce_tf.training.saving import (
     written_atomically,
 )
 
-# Observations the export is checked on before it is written, drawn from N(0, 2²).
+# Observations the export is checked on before it is written (`check_observations`).
 CHECK_OBSERVATIONS = 256
 # The largest difference allowed between a float output of the export and the policy's.
 TOLERANCE = 1e-5
@@ -269,9 +269,7 @@ def export_policy(
     model = ServingModel(policy, greedy=greedy, action_space=action_space)
     path = Path(path)
     existed = os.path.exists(path)
-    rng = np.random.default_rng(0)
-    observations = rng.normal(0.0, 2.0, (CHECK_OBSERVATIONS, *model.observation_shape))
-    observations = observations.astype(np.float32)
+    observations = check_observations(policy, CHECK_OBSERVATIONS, np.random.default_rng(0))
     expected = policy_outputs(policy, observations, greedy=greedy, action_space=action_space)
     note = {
         **(note or {}),
@@ -298,6 +296,25 @@ def export_policy(
             f"could not write the export to {str(path)!r}: {error_reason(error)}; {kept}"
         ) from error
     return Export(path, format, tuple(expected), size, difference)
+
+
+def check_observations(policy: keras.Model, count: int, rng: np.random.Generator) -> np.ndarray:
+    """`count` observations [count, *O] float32 to check an export of `policy` on, valid for
+    its input: pixel values of an image policy that takes raw uint8 or bool frames (integers
+    in [0, 255], or 0 and 1, as float32), else N(0, 2²) values.
+
+    Only those are compared: the export casts its float32 input to the frames' dtype before
+    scaling, and a float below 0 or above 255 has no defined uint8 (TensorFlow, LiteRT and
+    ONNX Runtime each give their own; the env never returns one). N(0, 2²) draws made the
+    ONNX export of a uint8 image policy fail this check.
+    """
+    shape = (count, *policy.input_shape[1:])
+    dtype = np.dtype(policy.input.dtype)
+    if dtype == np.uint8:
+        return rng.integers(0, 256, shape).astype(np.float32)
+    if dtype == np.bool_:
+        return rng.integers(0, 2, shape).astype(np.float32)
+    return rng.normal(0.0, 2.0, shape).astype(np.float32)
 
 
 def policy_outputs(
