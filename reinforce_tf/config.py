@@ -17,6 +17,8 @@ from reinforce_tf.errors import InputError
 UPDATE_MODES = ("step", "episode", "batch")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 BASELINES = ("none", "mean", "value")
+LR_SCHEDULES = ("constant", "linear")
+ACTION_SQUASHES = ("clip", "tanh")
 # Envs stepped in parallel by a `batch` update when --num_envs is not given: one compiled
 # act() call costs about the same for 1 or 64 envs, so one env per episode of the batch, up
 # to 64 (docs/benchmarks.md).
@@ -234,6 +236,30 @@ class TrainConfig:
         _BOOL,
         "Standardise observations by running mean and variance kept inside the saved policy, "
         "so the file normalises by itself.",
+    )
+    lr_schedule: str = _option(
+        "constant",
+        _one_of(LR_SCHEDULES),
+        "`constant`: the step sizes stay as given; `linear`: each update at env step s takes "
+        "α (1 − s/S), S = `--total_steps`, decaying to 0 by the end (and α_w alike).",
+    )
+    action_squash: str = _option(
+        "clip",
+        _one_of(ACTION_SQUASHES),
+        "Box actions: `clip`: the Gaussian sample u is clipped to the bounds; `tanh`: "
+        "squashed into them, a = low + (high − low)(tanh(u) + 1)/2, ln π with the change of "
+        "variables (finite bounds only).",
+    )
+    policy_init_scale: float = _option(
+        0.01,
+        _NUMBER_ABOVE_0,
+        "The policy's output layer (logits or mean) starts with weights this many times "
+        "Glorot-uniform's (> 0): small starts near uniform, or with the mean near 0.",
+    )
+    initial_log_std: float = _option(
+        0.0,
+        Rule(lambda value: _is_real(value) and math.isfinite(value), "a finite number"),
+        "ln σ of a Box policy's Gaussian at the start (a finite number; 0 is σ = 1).",
     )
     logdir: str | None = _option(
         None,

@@ -9,7 +9,12 @@ import numpy as np
 from absl import app, flags
 
 from reinforce_tf import evaluate, load_policy
-from reinforce_tf.training.evaluate import check_video_dir, record_video, recorded_env
+from reinforce_tf.training.evaluate import (
+    check_video_dir,
+    record_video,
+    recorded_env,
+    recorded_squash,
+)
 from reinforce_tf.training.saving import load_metadata
 
 _POLICY = flags.DEFINE_string("policy", "policy.keras", "The .keras policy file to load.")
@@ -51,7 +56,12 @@ def _evaluate() -> tuple[str, np.ndarray]:
     env_id = _ENV.value or recorded_env(note)
     if not env_id:
         raise _cli.InputError("the policy file does not record its env; pass --env", "env")
-    options = {"greedy": _GREEDY.value, "seed": _SEED.value, "trained_on": note}
+    options = {
+        "greedy": _GREEDY.value,
+        "seed": _SEED.value,
+        "trained_on": note,
+        "action_squash": recorded_squash(note),  # greedy tanh: squash(mean)
+    }
     if _VIDEO_DIR.value:
         returns = record_video(policy, env_id, _EPISODES.value, _VIDEO_DIR.value, **options)
         print(f"videos saved in {_VIDEO_DIR.value}")

@@ -8,9 +8,10 @@ import gymnasium as gym
 import keras
 import numpy as np
 
+from reinforce_tf.config import ACTION_SQUASHES
 from reinforce_tf.errors import InputError
 from reinforce_tf.policy import distribution_model, make_actor
-from reinforce_tf.training.envs import env_spec, make_vector_env, to_env_actions
+from reinforce_tf.training.envs import env_spec, make_vector_env, quiet_mujoco, to_env_actions
 from reinforce_tf.training.rollout import RolloutCollector
 from reinforce_tf.training.saving import nearest_existing, printable
 
@@ -30,11 +31,14 @@ def evaluate(
     greedy: bool = False,
     seed: int = 0,
     trained_on: dict | None = None,
+    action_squash: str = "clip",
 ) -> np.ndarray:
     """Plays `episodes` whole episodes of `env_id` with `policy`.
 
     Args:
         greedy: act by the mode (argmax / mean) instead of sampling.
+        action_squash: how Box actions reach the env, as the policy was trained
+            ("clip" or "tanh"; `envs.to_env_actions`): greedy tanh acts by squash(mean).
         trained_on: the policy file's note (`saving.load_metadata`), to name the spaces the
             policy was trained on when they do not fit.
 
@@ -50,7 +54,8 @@ def evaluate(
     env = make_vector_env(env_id, num_envs)
     try:
         check_fits(policy, env.single_observation_space, env.single_action_space, trained_on)
-        collector = RolloutCollector(env, make_actor(policy, greedy=greedy, seed=seed), seed)
+        act = make_actor(policy, greedy=greedy, seed=seed)
+        collector = RolloutCollector(env, act, seed, action_squash)
         return collector.collect(episodes).episode_returns
     finally:
         env.close()
@@ -65,6 +70,7 @@ def record_video(
     greedy: bool = False,
     seed: int = 0,
     trained_on: dict | None = None,
+    action_squash: str = "clip",
 ) -> np.ndarray:
     """Plays `episodes` episodes in one env and saves each as an MP4 in `video_dir`.
 
@@ -80,7 +86,7 @@ def record_video(
             written (checked before playing), or as `evaluate`.
     """
     _check_episodes(episodes)
-    env_spec(env_id)
+    spec = env_spec(env_id)
     check_video_dir(video_dir)
     try:
         import moviepy  # noqa: F401 (RecordVideo imports it lazily, after playing)
@@ -96,6 +102,7 @@ def record_video(
         ("PYGAME_HIDE_SUPPORT_PROMPT", "1"),
     ):
         os.environ.setdefault(name, value)
+    quiet_mujoco(spec)
     env = gym.make(env_id, render_mode="rgb_array")
     try:
         check_fits(policy, env.observation_space, env.action_space, trained_on)
@@ -107,7 +114,9 @@ def record_video(
             disable_logger=True,
         )
         act = make_actor(policy, greedy=greedy, seed=seed)
-        return np.array([_play(env, act, seed + episode) for episode in range(episodes)])
+        return np.array(
+            [_play(env, act, seed + episode, action_squash) for episode in range(episodes)]
+        )
     except gym.error.DependencyNotInstalled as error:
         raise InputError(
             f"rendering {env_id!r} needs an extra package: {error}", field="video_dir"
@@ -154,12 +163,29 @@ def recorded_env(note: dict) -> str | None:
     return env
 
 
-def _play(env: gym.Env, act, seed: int) -> float:
+def recorded_squash(note: dict) -> str:
+    """How the policy file's note says Box actions reach the env: "clip" (also for files
+    that record none, written before tanh squashing existed) or "tanh".
+
+    Raises:
+        InputError: the note records something else (quoted printable).
+    """
+    squash = note.get("action_squash", "clip")
+    if squash not in ACTION_SQUASHES:
+        raise InputError(
+            f"the policy file records the action squash {printable(repr(squash), 80)}, not one "
+            f"of {', '.join(ACTION_SQUASHES)}",
+            field="policy",
+        )
+    return squash
+
+
+def _play(env: gym.Env, act, seed: int, squash: str) -> float:
     """One episode in a single env; its undiscounted return."""
     observation, _ = env.reset(seed=seed)
     total, done = 0.0, False
     while not done:
-        action = to_env_actions(act(observation[None]), env.action_space)[0]  # batch of 1
+        action = to_env_actions(act(observation[None]), env.action_space, squash)[0]  # batch 1
         observation, reward, terminated, truncated, _ = env.step(action)
         total += float(reward)
         done = terminated or truncated
