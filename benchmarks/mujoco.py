@@ -65,6 +65,12 @@ _WAIT_WHILE = flags.DEFINE_string(
     "/work/timing.lock",
     "Before each process, wait while this file exists (someone timing); empty: never wait.",
 )
+_README = flags.DEFINE_string(
+    "readme",
+    "README.md",
+    f"Also put the short table between the lines {mujoco_report.README_START} and "
+    f"{mujoco_report.README_END} of this file, if it has them; empty: no.",
+)
 _RENDER_ONLY = flags.DEFINE_bool(
     "render_only", False, "Run nothing: rewrite the Markdown and curves from the results JSON."
 )
@@ -132,6 +138,12 @@ def render(results: dict) -> None:
             curves[env] = os.path.relpath(png, markdown.parent)
     text = mujoco_report.markdown(results["runs"], results["machine"], results["commands"], curves)
     write_text_atomically(markdown, text)
+    if _README.value:
+        table = mujoco_report.summary_table(results["runs"])
+        readme = Path(_README.value)
+        report_lib.write_between(
+            readme, table, mujoco_report.README_START, mujoco_report.README_END
+        )
 
 
 def _name(result: dict) -> str:

@@ -20,6 +20,7 @@ def _flags(tmp_path, *extra):
         f"--markdown={tmp_path / 'mujoco.md'}",
         f"--curves_dir={tmp_path / 'curves'}",
         "--wait_while=",
+        f"--readme={tmp_path / 'README.md'}",
         *extra,
     )
 
@@ -29,6 +30,9 @@ def _mujoco(tmp_path, *extra):
 
 
 def test_runner_trains_skips_and_resumes(tmp_path):
+    (tmp_path / "README.md").write_text(
+        "# x\n<!-- mujoco:start -->\nold\n<!-- mujoco:end -->\nend\n"
+    )
     done = _mujoco(tmp_path)
     assert done.returncode == 0, done.stderr
     assert "InvertedPendulum-v5__seed0__3000: training" in done.stdout
@@ -41,7 +45,11 @@ def test_runner_trains_skips_and_resumes(tmp_path):
     assert "| InvertedPendulum-v5 | " in markdown and "999.2 ± 2.4" in markdown
     assert "![InvertedPendulum-v5](curves/InvertedPendulum-v5.png)" in markdown
     assert (tmp_path / "curves" / "InvertedPendulum-v5.png").stat().st_size > 0
-    assert "| InvertedPendulum-v5 | " in done.stdout  # the short table
+    assert "| InvertedPendulum-v5 | " in done.stdout  # the short table, also in the README:
+    readme = (tmp_path / "README.md").read_text()
+    assert readme.startswith("# x\n<!-- mujoco:start -->\n| task | ") and "old" not in readme
+    assert "| InvertedPendulum-v5 | " in readme
+    assert readme.endswith(" | 0 |\n<!-- mujoco:end -->\nend\n")  # Pendulum-v1: no run
 
     again = _mujoco(tmp_path)
     assert again.returncode == 0, again.stderr
@@ -61,6 +69,7 @@ def test_runner_trains_skips_and_resumes(tmp_path):
 
 
 def test_bad_flags_are_one_line_and_write_nothing(tmp_path):
+    (tmp_path / "README.md").write_text("<!-- mujoco:start -->\n<!-- mujoco:end -->\n")
     for flag, message in (
         ("--envs=NoSuchEnv-v0", "--envs: unknown environment id 'NoSuchEnv-v0'"),
         ("--seeds=0,x", "--seeds: must be a comma list of integers"),
@@ -69,4 +78,5 @@ def test_bad_flags_are_one_line_and_write_nothing(tmp_path):
         assert done.returncode == 2
         assert done.stderr.startswith(f"error: {message}"), done.stderr
         assert done.stderr.count("\n") == 1
-    assert sorted(path.name for path in tmp_path.iterdir()) == []
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["README.md"]
+    assert (tmp_path / "README.md").read_text() == "<!-- mujoco:start -->\n<!-- mujoco:end -->\n"
