@@ -67,7 +67,8 @@ ENV_DEFAULTS: dict[str, dict] = {
         "normalize_observations": True,
     },
     # Pilots, seed 0, 1M steps (docs/mujoco_pilots.md): HalfCheetah best greedy evaluation
-    # 850.9 (Tianshou's 3M mean: 884.0), Hopper 677.8 by 300k steps (Tianshou 3M: 395.8).
+    # 850.9, last 818.2 (Tianshou's 3M mean: 884.0; the IP defaults: best 1,133.0, last
+    # 507.2); Hopper best 746.5, last 671.5 (Tianshou 3M: 395.8).
     # The 3M-step table over 5 seeds: docs/mujoco.md.
     "HalfCheetah-v5": dict(_TIANSHOU_RECIPE),
     "Hopper-v5": dict(_TIANSHOU_RECIPE),
