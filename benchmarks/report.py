@@ -222,12 +222,20 @@ def _end_to_end(report: dict, raw: float) -> list[str]:
 
 def write_markdown(path: Path, text: str) -> None:
     """Puts `text` between the markers of `path` (kept otherwise), or writes it whole."""
+    if not write_between(path, text, START_MARK, END_MARK):
+        write_text_atomically(path, text)
+
+
+def write_between(path: Path, text: str, start: str, end: str) -> bool:
+    """Puts `text` between the lines `start` and `end` of `path`, keeping the rest; returns
+    False (writing nothing) when `path` lacks them."""
     old = path.read_text() if path.exists() else ""
-    if START_MARK in old and END_MARK in old:
-        head, rest = old.split(START_MARK, 1)
-        tail = rest.split(END_MARK, 1)[1]
-        text = f"{head}{START_MARK}\n{text}{END_MARK}{tail}"
-    write_text_atomically(path, text)
+    if start not in old or end not in old:
+        return False
+    head, rest = old.split(start, 1)
+    tail = rest.split(end, 1)[1]
+    write_text_atomically(path, f"{head}{start}\n{text}{end}{tail}")
+    return True
 
 
 def write_json(path: Path, report: dict) -> None:

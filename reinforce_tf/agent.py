@@ -15,6 +15,8 @@ The options, each off by default:
   that does not depend on A_t leaves E[∇L] unchanged and can shrink its variance.
 - entropy bonus: L −= β Σ_t H(π(·|S_t, θ)), which pushes toward exploration.
 - clipping: the policy gradient is rescaled to global norm ≤ c before it is applied.
+- tanh squashing of Box actions: ln π is the squashed density of the stored pre-squash
+  actions (`distributions.TanhDiagGaussian`); its gradient is the Gaussian's.
 """
 
 import keras
@@ -66,6 +68,9 @@ class Reinforce:
         value_optimizer: v̂'s optimizer; given exactly when `value` is.
         entropy_coef: β ≥ 0 of the entropy bonus.
         max_grad_norm: clip the policy gradient to this global norm; None for no clipping.
+        squash_half_range: [D] half-ranges (high − low)/2 of a Box whose actions are
+            tanh-squashed into its bounds; None for actions as sampled (clipped by the env
+            side).
 
     `update` and `update_per_step` are compiled once, at the first call, for any number of
     steps N (`AnyLengthFunction`), so new lengths never retrace. Both return a dict of metrics:
@@ -83,6 +88,7 @@ class Reinforce:
         value_optimizer: Minimize | None = None,
         entropy_coef: float = 0.0,
         max_grad_norm: float | None = None,
+        squash_half_range: np.ndarray | None = None,
     ):
         if (value is None) != (value_optimizer is None):
             raise ValueError("`value` and `value_optimizer` go together: give both or neither")
@@ -93,6 +99,9 @@ class Reinforce:
         self.entropy_coef = float(entropy_coef)
         self.max_grad_norm = None if max_grad_norm is None else float(max_grad_norm)
         self._parameters = distribution_model(policy)
+        self._half_range = (
+            None if squash_half_range is None else tf.constant(squash_half_range, tf.float32)
+        )
         optimizer.build(policy.trainable_variables)
         if value is not None:
             value_optimizer.build(value.trainable_variables)
@@ -105,7 +114,11 @@ class Reinforce:
 
     def log_prob(self, observations: tf.Tensor, actions: tf.Tensor) -> tf.Tensor:
         """ln π(A_t|S_t, θ) for observations [N, O] and actions [N] or [N, D]; [N]."""
-        return make_distribution(self._parameters(observations)).log_prob(actions)
+        return self.distribution(observations).log_prob(actions)
+
+    def distribution(self, observations: tf.Tensor):
+        """π(·|S_t, θ) for observations [N, O]: Categorical, DiagGaussian or TanhDiagGaussian."""
+        return make_distribution(self._parameters(observations), self._half_range)
 
     def state_value(self, observations: tf.Tensor) -> tf.Tensor:
         """v̂(S_t, w) for observations [N, O]; [N]."""
@@ -137,7 +150,7 @@ class Reinforce:
             (L, the REINFORCE term alone, [N] the entropies H(π(·|S_t))).
         """
         weights = advantages if gamma_powers is None else gamma_powers * advantages
-        distribution = make_distribution(self._parameters(observations))
+        distribution = self.distribution(observations)
         reinforce = reinforce_loss(distribution.log_prob(actions), weights) / num_episodes
         entropy = distribution.entropy()  # [N]
         loss = reinforce - self.entropy_coef * tf.reduce_sum(entropy) / num_episodes

@@ -22,10 +22,26 @@ BASELINES = ("none", "mean", "value")
 # stays free of Gymnasium and Keras imports.
 PRESETS = ("none", "atari", "flatten")
 TORSOS = ("auto", "mlp", "minatar", "nature")
+LR_SCHEDULES = ("constant", "linear")
+ACTION_SQUASHES = ("clip", "tanh")
 # Envs stepped in parallel by a `batch` update when --num_envs is not given: one compiled
 # act() call costs about the same for 1 or 64 envs, so one env per episode of the batch, up
 # to 64 (docs/benchmarks.md).
 DEFAULT_BATCH_NUM_ENVS = 64
+
+# Tianshou's REINFORCE recipe for MuJoCo (examples/mujoco/mujoco_reinforce.py): no critic;
+# observation and return normalisation; Adam at 1e-3 decaying linearly to 0; tanh squashing;
+# ln σ = -0.5 at the start; the output layer at 0.01 of Glorot's (our generic default); here
+# with 4 whole episodes per update (about Tianshou's 2,048 steps per update).
+_TIANSHOU_RECIPE = {
+    "hidden_sizes": (64, 64),
+    "learning_rate": 0.001,
+    "lr_schedule": "linear",
+    "action_squash": "tanh",
+    "initial_log_std": -0.5,
+    "normalize_observations": True,
+    "batch_episodes": 4,
+}
 
 # Per-env hyperparameters that beat the generic defaults over seeds; the tuning runs behind
 # them are in docs/results.md. `TrainConfig.for_env` applies them; explicit values (flags)
@@ -64,6 +80,12 @@ ENV_DEFAULTS: dict[str, dict] = {
     # the ALE's 27,000-step limit, so the buffers' worst case is 27,000 rows of 28 KB frames
     # per env: 16 episodes in 16 envs would need about 37 GiB and are refused; 4 need 9.
     "ALE/Pong-v5": {"hidden_sizes": (512,), "learning_rate": 0.0003, "batch_episodes": 4},
+    # Pilots, seed 0, 1M steps (docs/mujoco_pilots.md): HalfCheetah best greedy evaluation
+    # 850.9, last 818.2 (Tianshou's 3M mean: 884.0; the IP defaults: best 1,133.0, last
+    # 507.2); Hopper best 746.5, last 671.5 (Tianshou 3M: 395.8).
+    # The 3M-step table over 5 seeds: docs/mujoco.md.
+    "HalfCheetah-v5": dict(_TIANSHOU_RECIPE),
+    "Hopper-v5": dict(_TIANSHOU_RECIPE),
 }
 # The best policy of the evaluations during training, written beside `save_path`.
 BEST_NAME = "best.keras"
@@ -285,6 +307,30 @@ class TrainConfig:
         _BOOL,
         "Standardise observations by running mean and variance kept inside the saved policy, "
         "so the file normalises by itself.",
+    )
+    lr_schedule: str = _option(
+        "constant",
+        _one_of(LR_SCHEDULES),
+        "`constant`: the step sizes stay as given; `linear`: each update at env step s takes "
+        "α (1 − s/S), S = `--total_steps`, decaying to 0 by the end (and α_w alike).",
+    )
+    action_squash: str = _option(
+        "clip",
+        _one_of(ACTION_SQUASHES),
+        "Box actions: `clip`: the Gaussian sample u is clipped to the bounds; `tanh`: "
+        "squashed into them, a = low + (high − low)(tanh(u) + 1)/2, ln π with the change of "
+        "variables (finite bounds only).",
+    )
+    policy_init_scale: float = _option(
+        0.01,
+        _NUMBER_ABOVE_0,
+        "The policy's output layer (logits or mean) starts with weights this many times "
+        "Glorot-uniform's (> 0): small starts near uniform, or with the mean near 0.",
+    )
+    initial_log_std: float = _option(
+        0.0,
+        Rule(lambda value: _is_real(value) and math.isfinite(value), "a finite number"),
+        "ln σ of a Box policy's Gaussian at the start (a finite number; 0 is σ = 1).",
     )
     logdir: str | None = _option(
         None,

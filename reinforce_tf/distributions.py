@@ -85,3 +85,59 @@ class DiagGaussian(NamedTuple):
     def mode(self) -> tf.Tensor:
         """The mean μ; [B, D] float32."""
         return self.mean
+
+
+def log_one_minus_tanh_squared(u: tf.Tensor) -> tf.Tensor:
+    """ln(1 − tanh²(u)) = 2 (ln 2 − u − softplus(−2u)), exact and finite for any real u.
+
+    (1 − tanh² u = 4 / (eᵘ + e⁻ᵘ)² = 4 e⁻²ᵘ / (1 + e⁻²ᵘ)²; the direct form gives ln 0 = −inf
+    once tanh(u) rounds to ±1, at |u| ≳ 9 in float32.)
+    """
+    return 2.0 * (math.log(2.0) - u - tf.math.softplus(-2.0 * u))
+
+
+class TanhDiagGaussian(NamedTuple):
+    """A Box action a = c + h ⊙ tanh(u), u ~ N(μ(s), σ²) the pre-squash diagonal Gaussian.
+
+    c = (high + low)/2 and h = (high − low)/2 put a in the Box's bounds. a ↔ u is one to one,
+    so, by the change of variables,
+
+        ln π(a|s) = ln N(u; μ, σ²) − Σ_d ln(h_d (1 − tanh²(u_d))).
+
+    Actions in and out are the pre-squash u (what the rollout stores): the correction does
+    not depend on θ, so ∇_θ ln π(a|s) = ∇_θ ln N(u; μ, σ²) exactly. The env gets a
+    (`training.envs.to_env_actions`).
+
+    Attributes:
+        gaussian: the pre-squash `DiagGaussian` of u.
+        half_range: [D] float32 h.
+    """
+
+    gaussian: DiagGaussian
+    half_range: tf.Tensor
+
+    def log_prob(self, actions: tf.Tensor) -> tf.Tensor:
+        """ln π(a|s) of the squashed actions a, given their pre-squash u.
+
+        Args:
+            actions: [B, D] float pre-squash samples u.
+
+        Returns:
+            [B] float32 log-densities of a = c + h ⊙ tanh(u).
+        """
+        u = tf.cast(actions, tf.float32)
+        log_jacobian = log_one_minus_tanh_squared(u) + tf.math.log(self.half_range)  # [B, D]
+        return self.gaussian.log_prob(u) - tf.reduce_sum(log_jacobian, axis=-1)
+
+    def entropy(self) -> tf.Tensor:
+        """H of the pre-squash Gaussian, Σ_d [ln σ_d + ½ ln(2πe)]; [B]. (The squashed
+        distribution's entropy has no closed form; this is what the entropy bonus uses.)"""
+        return self.gaussian.entropy()
+
+    def sample(self, rng: tf.random.Generator) -> tf.Tensor:
+        """Pre-squash u = μ + σ ε, ε ~ N(0, I); [B, D] float32."""
+        return self.gaussian.sample(rng)
+
+    def mode(self) -> tf.Tensor:
+        """The pre-squash mean μ; [B, D] float32 (its squash is the greedy action)."""
+        return self.gaussian.mode()

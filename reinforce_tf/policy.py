@@ -40,10 +40,10 @@ import numpy as np
 import tensorflow as tf
 
 from reinforce_tf.config import TORSOS
-from reinforce_tf.distributions import Categorical, DiagGaussian
+from reinforce_tf.distributions import Categorical, DiagGaussian, TanhDiagGaussian
 from reinforce_tf.errors import InputError
 
-Distribution = Categorical | DiagGaussian
+Distribution = Categorical | DiagGaussian | TanhDiagGaussian
 
 NORMALIZER = "observation_normalization"
 PIXELS = "pixels"
@@ -156,13 +156,16 @@ def build_policy(
     seed: int = 0,
     normalize_observations: bool = False,
     torso: str = "auto",
+    output_scale: float = 0.01,
+    initial_log_std: float = 0.0,
 ) -> keras.Model:
     """Builds π(·|s, θ): [normalisation], the torso (see the module docstring) with
     `hidden_sizes`, distribution head.
 
-    The output layer starts with weights 100× smaller than Glorot's, so the first policy
-    is close to uniform (Discrete) or to N(0, I) (Box). The normalisation starts as the
-    identity (μ = 0, σ² = 1, n = 0).
+    The output layer (logits or mean) starts with Glorot-uniform weights times
+    `output_scale` (by default 100× smaller), so the first policy is close to uniform
+    (Discrete) or to N(0, σ²) (Box), σ = exp(`initial_log_std`) (Box only). The
+    normalisation starts as the identity (μ = 0, σ² = 1, n = 0).
 
     Raises:
         InputError: an unsupported space; a convolutional torso for flat vectors, or for
@@ -186,7 +189,7 @@ def build_policy(
         if normalize_observations:
             normalized = keras.layers.Normalization(name=NORMALIZER)(observation)
         features = _tanh_layers(normalized, hidden_sizes, seeds)
-    small = _small_initializer(next(seeds))
+    small = _small_initializer(next(seeds), output_scale)
     if isinstance(action_space, gym.spaces.Discrete):
         logits = keras.layers.Dense(int(action_space.n), kernel_initializer=small, name="logits")(
             features
@@ -197,7 +200,12 @@ def build_policy(
         mean = keras.layers.Dense(dims, kernel_initializer=small, name="mean")(features)
         # A Dense layer fed zeros outputs its bias: a learned log σ that ignores the state.
         zeros = keras.ops.zeros_like(normalized[:, :1])
-        log_std = keras.layers.Dense(dims, kernel_initializer="zeros", name="log_std")(zeros)
+        log_std = keras.layers.Dense(
+            dims,
+            kernel_initializer="zeros",
+            bias_initializer=keras.initializers.Constant(initial_log_std),
+            name="log_std",
+        )(zeros)
         std = keras.layers.Activation("exponential", name="std")(log_std)
         outputs = {"mean": mean, "std": std}
     return keras.Model(observation, outputs, name="policy")
@@ -454,14 +462,19 @@ def _image_torso(observation, observation_space, torso: str, hidden_sizes, seeds
     return features
 
 
-def _small_initializer(seed: int) -> keras.initializers.Initializer:
-    return keras.initializers.VarianceScaling(1e-4, "fan_avg", "uniform", seed=seed)
+def _small_initializer(seed: int, scale: float = 0.01) -> keras.initializers.Initializer:
+    """Glorot-uniform times `scale`: U(±scale·√(6/(fan_in + fan_out)))."""
+    return keras.initializers.VarianceScaling(scale**2, "fan_avg", "uniform", seed=seed)
 
 
-def make_distribution(parameters: tf.Tensor | dict[str, tf.Tensor]) -> Distribution:
-    """Wraps `distribution_model` outputs in their distribution."""
+def make_distribution(
+    parameters: tf.Tensor | dict[str, tf.Tensor], half_range: tf.Tensor | None = None
+) -> Distribution:
+    """Wraps `distribution_model` outputs in their distribution: Categorical, or a
+    DiagGaussian, tanh-squashed into bounds of half-range `half_range` [D] when given."""
     if isinstance(parameters, dict):
-        return DiagGaussian(parameters["mean"], parameters["log_std"])
+        gaussian = DiagGaussian(parameters["mean"], parameters["log_std"])
+        return gaussian if half_range is None else TanhDiagGaussian(gaussian, half_range)
     return Categorical(parameters)
 
 

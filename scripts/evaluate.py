@@ -15,6 +15,7 @@ from reinforce_tf.training.evaluate import (
     record_video,
     recorded_env,
     recorded_env_options,
+    recorded_squash,
 )
 from reinforce_tf.training.exported import load_any_policy
 
@@ -65,7 +66,12 @@ def _evaluate() -> tuple[str, np.ndarray]:
     env_id = _ENV.value or recorded_env(note)
     if not env_id:
         raise _cli.InputError("the policy file does not record its env; pass --env", "env")
-    options = {"greedy": _GREEDY.value, "seed": _SEED.value, "trained_on": note}
+    options = {
+        "greedy": _GREEDY.value,
+        "seed": _SEED.value,
+        "trained_on": note,
+        "action_squash": recorded_squash(note),  # greedy tanh: squash(mean)
+    }
     if env_id == recorded_env(note):  # the env it was trained on, made as it was then
         options.update(recorded_env_options(note))
     if _VIDEO_DIR.value:

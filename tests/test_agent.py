@@ -305,3 +305,25 @@ def test_value_without_its_optimizer_is_refused():
     policy = linear_policy(np.zeros((2, 2)), np.zeros(2))
     with pytest.raises(ValueError, match="value_optimizer"):
         Reinforce(policy, SGD(0.1), value=build_value(policy, ()))
+
+
+def test_tanh_squashed_log_prob_and_its_step():
+    # The same linear Gaussian, actions squashed into [−2, 2] (h = 2); s = [1, 2], u = 0.5:
+    # ln π = ln N(0.5; 0, 1) − ln(2 (1 − tanh² 0.5)) = −1.04393853 − 0.45291817 = −1.49685670.
+    # The Jacobian term is constant in θ: one SGD step equals the unsquashed agent's,
+    # W ← W − α ∂L/∂W = 0.1 · G s (u − μ) = [[0.1], [0.2]] for G = 2.
+    box = gym.spaces.Box(-2.0, 2.0, (1,))
+    agents = []
+    for half_range in (None, np.array([2.0], np.float32)):
+        policy = build_policy(OBSERVATION_SPACE, box, hidden_sizes=())
+        policy.get_layer("mean").set_weights([np.zeros((2, 1), np.float32), np.zeros(1)])
+        agents.append(Reinforce(policy, SGD(0.1), squash_half_range=half_range))
+    plain, squashed = agents
+    s, u = tf.constant([[1.0, 2.0]]), tf.constant([[0.5]])
+    np.testing.assert_allclose(squashed.log_prob(s, u), [-1.49685670], rtol=1e-6)
+    for agent in agents:
+        agent.update(s, u, tf.constant([2.0]), tf.constant(1.0))
+    kernel = squashed.policy.get_layer("mean").get_weights()[0]
+    np.testing.assert_allclose(kernel, [[0.1], [0.2]], rtol=1e-6)
+    for got, want in zip(squashed.policy.get_weights(), plain.policy.get_weights()):
+        np.testing.assert_array_equal(got, want)

@@ -37,6 +37,11 @@ from reinforce_tf.errors import InputError
         ("resume", 0, "True or False"),
         ("env", "", "a Gymnasium id"),
         ("save_path", None, 'a path ending in ".keras"'),
+        ("lr_schedule", "cosine", "one of constant, linear"),
+        ("action_squash", "sigmoid", "one of clip, tanh"),
+        ("policy_init_scale", 0.0, "a finite number > 0"),
+        ("initial_log_std", math.nan, "a finite number"),
+        ("initial_log_std", -math.inf, "a finite number"),
     ],
 )
 def test_bad_values_name_the_field_and_what_is_allowed(field, value, allowed):
@@ -97,6 +102,9 @@ def test_options_are_off_by_default():
     config = TrainConfig()
     assert (config.baseline, config.entropy_coef, config.max_grad_norm) == ("none", 0.0, None)
     assert not config.normalize_observations
+    # The recipe options keep the policy and schedule as they were before they existed.
+    assert (config.lr_schedule, config.action_squash) == ("constant", "clip")
+    assert (config.policy_init_scale, config.initial_log_std) == (0.01, 0.0)
 
 
 FIELDS = {field.name: field for field in dataclasses.fields(TrainConfig)}

@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from reinforce_tf import InputError, build_policy, save_policy
-from reinforce_tf.training.evaluate import check_fits, evaluate, record_video, recorded_env
+from reinforce_tf.training.evaluate import (
+    check_fits,
+    evaluate,
+    record_video,
+    recorded_env,
+    recorded_squash,
+)
 
 
 def cartpole_policy():
@@ -116,6 +122,31 @@ def test_note_env_that_is_not_an_id_is_refused_quoted():
         assert message.startswith("policy: the policy file records the env ")
         assert message.endswith(", which is not a Gymnasium id; pass --env")
         assert message.isprintable() and len(message) < 200
+
+
+def test_note_squash_defaults_to_clip_and_refuses_others():
+    # Files from before tanh squashing record none: their actions were clipped.
+    assert recorded_squash({}) == "clip"
+    assert recorded_squash({"action_squash": "tanh"}) == "tanh"
+    with pytest.raises(InputError) as error:
+        recorded_squash({"action_squash": "sigmoid\x1b"})
+    assert str(error.value) == (
+        "policy: the policy file records the action squash 'sigmoid\\x1b', not one of clip, tanh"
+    )
+
+
+def test_greedy_tanh_evaluation_acts_by_the_squashed_mean():
+    # Pendulum (bounds ±2), a policy whose mean is 0.5 everywhere: greedy clip plays 0.5,
+    # greedy tanh plays 2 tanh(0.5) = 0.924; the same start states, so the returns differ.
+    env = gym.make("Pendulum-v1")
+    policy = build_policy(env.observation_space, env.action_space, ())
+    mean = policy.get_layer("mean")
+    mean.set_weights([np.zeros((3, 1), np.float32), np.float32([0.5])])
+    clipped = evaluate(policy, "Pendulum-v1", 2, greedy=True)
+    squashed = evaluate(policy, "Pendulum-v1", 2, greedy=True, action_squash="tanh")
+    mean.set_weights([np.zeros((3, 1), np.float32), np.float32([2 * np.tanh(0.5)])])
+    np.testing.assert_allclose(evaluate(policy, "Pendulum-v1", 2, greedy=True), squashed, rtol=1e-5)
+    assert not np.allclose(clipped, squashed)
 
 
 # Defect 7: an unwritable --video_dir was found only after playing.

@@ -297,6 +297,38 @@ def test_greedy_export_adds_the_discrete_start_and_clips_to_the_bounds(tmp_path)
     np.testing.assert_allclose(actions, means, atol=1e-5)
 
 
+def test_greedy_export_of_a_tanh_policy_outputs_the_squashed_mean(tmp_path):
+    # The note's "action_squash" decides: c + h tanh(mean) into [-0.5, 1] (c = 0.25, h = 0.75).
+    box = make_policy("Pendulum-v1", False, seed=8)
+    observations = np.random.default_rng(8).normal(0, 3, (200, 3)).astype(np.float32)
+    means = np.asarray(box(observations)["mean"])[:, 0]
+    space = gym.spaces.Box(-0.5, 1.0, (1,), np.float32)
+    note = {"env": "Pendulum-v1", "action_squash": "tanh"}
+    export = export_policy(
+        box, tmp_path / "t.onnx", "onnx", greedy=True, action_space=space, note=note
+    )
+    exported = load_exported(export.path)
+    actions = exported(observations)["action"][:, 0]
+    np.testing.assert_allclose(actions, 0.25 + 0.75 * np.tanh(means), atol=1e-5)
+    assert exported.note["action_squash"] == "tanh"
+    # Played greedily, the export acts as the .keras policy with the tanh squash.
+    pendulum = gym.spaces.Box(-2.0, 2.0, (1,), np.float32)
+    export = export_policy(
+        box, tmp_path / "p.onnx", "onnx", greedy=True, action_space=pendulum, note=note
+    )
+    expected = evaluate(box, "Pendulum-v1", 2, greedy=True, action_squash="tanh")
+    played = evaluate(
+        load_exported(export.path), "Pendulum-v1", 2, greedy=True, action_squash="tanh"
+    )
+    np.testing.assert_allclose(played, expected, rtol=1e-3)
+    # A tanh squash needs finite bounds.
+    unbounded = gym.spaces.Box(-np.inf, np.inf, (1,), np.float32)
+    with pytest.raises(InputError, match="action_squash"):
+        export_policy(
+            box, tmp_path / "u.onnx", "onnx", greedy=True, action_space=unbounded, note=note
+        )
+
+
 def test_greedy_export_needs_the_env_and_a_plain_one_does_not(tmp_path):
     policy = make_policy("CartPole-v1", False, seed=0)
     save_policy(policy, tmp_path / "p.keras", {})  # a note without the env

@@ -46,6 +46,21 @@ def test_box_policy_outputs_mean_and_state_independent_std():
     np.testing.assert_allclose(outputs["std"], [[1.0, 0.5]] * 3, rtol=1e-6)
 
 
+def test_output_scale_and_initial_log_std_set_the_first_policy():
+    # Glorot-uniform limit of the 8 → 2 mean layer: √(6/(8 + 2)) = 0.77459667; scaled by
+    # 0.01 → 0.0077459667, by 0.5 → 0.38729833. The same seed draws the same uniform
+    # numbers, so the weights scale exactly by 0.5/0.01 = 50.
+    box = gym.spaces.Box(-1.0, 1.0, (2,))
+    default = build_policy(BOX4, box, (8,), seed=2).get_layer("mean").get_weights()[0]
+    wide = build_policy(BOX4, box, (8,), seed=2, output_scale=0.5, initial_log_std=-0.5)
+    weights = wide.get_layer("mean").get_weights()[0]
+    assert np.abs(default).max() <= 0.0077459667 and np.abs(weights).max() <= 0.38729833
+    assert np.abs(weights).max() > 0.3  # 16 draws: the largest is near the limit
+    np.testing.assert_allclose(weights, 50 * default, rtol=1e-5)
+    # σ = e^−0.5 = 0.60653066 in every state.
+    np.testing.assert_allclose(wide(np.ones((3, 4), np.float32))["std"], 0.60653066, rtol=1e-6)
+
+
 def test_actor_samples_and_greedy_mode():
     policy = build_policy(BOX4, gym.spaces.Discrete(2), ())
     policy.get_layer("logits").set_weights(

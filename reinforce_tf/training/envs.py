@@ -18,10 +18,17 @@ Presets are lists of Gymnasium's own wrappers, applied to each single env:
 Vector envs use Gymnasium's next-step autoreset: after an episode ends, the sub-env's next
 `step` is a reset step (its action ignored, reward 0) that returns the new episode's first
 observation.
+
+MuJoCo (4.0.0, and 3.17.0 too) warns at every XML compile of HalfCheetah that the
+compiler attribute `settotalmass` of Gymnasium's `half_cheetah.xml` is deprecated: one
+stderr line per env copy, each also appended to `MUJOCO_LOG.TXT` in the working folder.
+`quiet_mujoco` drops that one warning where MuJoCo raises it (its user warning hook);
+every other MuJoCo warning still goes to stderr.
 """
 
 import importlib
 import math
+import sys
 from collections.abc import Callable
 
 import gymnasium as gym
@@ -101,6 +108,31 @@ def _import(module: str, env_id: str) -> None:
             f"{error_reason(error)}); it must be importable (on PYTHONPATH) and register the id",
             field="env",
         ) from None
+
+
+# The deprecation MuJoCo raises for Gymnasium's own half_cheetah.xml (see the module docstring).
+MUJOCO_DEPRECATION = "compiler attribute 'settotalmass' is deprecated"
+
+
+def quiet_mujoco(spec: gym.envs.registration.EnvSpec) -> None:
+    """Before making a Gymnasium MuJoCo env: hands MuJoCo's warnings to `mujoco_warning`.
+
+    MuJoCo calls its user warning hook instead of printing and writing MUJOCO_LOG.TXT.
+    Other envs do nothing here (MuJoCo is not imported for them).
+    """
+    if not str(spec.entry_point).startswith("gymnasium.envs.mujoco"):
+        return
+    import mujoco  # here: only MuJoCo envs need it (and import it anyway)
+
+    if mujoco.get_mju_user_warning() is None:
+        mujoco.set_mju_user_warning(mujoco_warning)
+
+
+def mujoco_warning(message: str) -> None:
+    """MuJoCo's warning hook: the `settotalmass` deprecation is dropped, any other warning
+    is one stderr line, as MuJoCo prints it ("WARNING: ...")."""
+    if MUJOCO_DEPRECATION not in message:
+        print(f"WARNING: {message}", file=sys.stderr, flush=True)
 
 
 def _prepare_namespace(name: str) -> None:
@@ -193,6 +225,7 @@ def make_env(
     """
     preset = resolved_preset(env_id, preset)
     spec = env_spec(env_id)
+    quiet_mujoco(spec)
     kwargs = _make_kwargs(preset, env_kwargs)
     if render_mode is not None:
         kwargs["render_mode"] = render_mode
@@ -224,6 +257,7 @@ def make_vector_env(
     """
     preset = resolved_preset(env_id, preset)
     spec = env_spec(env_id)
+    quiet_mujoco(spec)
     kwargs = _make_kwargs(preset, env_kwargs)
     wrappers = _wrappers(preset)
     own = spec.vector_entry_point and not kwargs and not wrappers
@@ -271,15 +305,41 @@ def _check(env, observation_space: gym.Space, action_space: gym.Space) -> None:
         raise
 
 
-def to_env_actions(actions: np.ndarray, action_space: gym.Space) -> np.ndarray:
+def tanh_half_range(action_space: gym.Space) -> np.ndarray:
+    """[D] float32 h = (high − low)/2 of a Box with finite bounds, into which tanh squashes.
+
+    Raises:
+        InputError: (field action_squash) not a Box, or a bound that is not finite.
+    """
+    box = isinstance(action_space, gym.spaces.Box)
+    if not (box and np.all(np.isfinite(action_space.low) & np.isfinite(action_space.high))):
+        raise InputError(
+            f"must be clip for action space {action_space}; tanh squashes into the finite "
+            "bounds of a Box",
+            field="action_squash",
+        )
+    return ((action_space.high.astype(np.float64) - action_space.low) / 2).astype(np.float32)
+
+
+def to_env_actions(
+    actions: np.ndarray, action_space: gym.Space, squash: str = "clip"
+) -> np.ndarray:
     """Maps sampled actions to what the env accepts.
 
-    Discrete: index i → start + i. Box: clipped to [low, high]; the unclipped sample is
-    what the log-probability is taken of, so clipping never biases the gradient.
+    Discrete: index i → start + i. Box, `squash="clip"`: u clipped to [low, high]; `"tanh"`:
+    a = c + h ⊙ tanh(u), c = (high + low)/2, h = (high − low)/2 (then clipped, for the last
+    bit of rounding). Either way the sample u is what the log-probability is taken of, so
+    clipping never biases the gradient and the squash's Jacobian is exact
+    (`distributions.TanhDiagGaussian`).
 
     Args:
-        actions: [B] int32 indices or [B, D] float32 samples.
+        actions: [B] int32 indices or [B, D] float32 samples u.
+        squash: "clip" or "tanh" (Box only; ignored for Discrete).
     """
     if isinstance(action_space, gym.spaces.Discrete):
         return actions.astype(action_space.dtype) + action_space.start
-    return np.clip(actions, action_space.low, action_space.high).astype(action_space.dtype)
+    low, high = action_space.low, action_space.high
+    if squash == "tanh":
+        center = (high.astype(np.float64) + low) / 2
+        actions = center + tanh_half_range(action_space) * np.tanh(actions.astype(np.float64))
+    return np.clip(actions, low, high).astype(action_space.dtype)

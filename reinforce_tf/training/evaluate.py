@@ -12,7 +12,7 @@ import gymnasium as gym
 import keras
 import numpy as np
 
-from reinforce_tf.config import PRESETS
+from reinforce_tf.config import ACTION_SQUASHES, PRESETS
 from reinforce_tf.errors import InputError
 from reinforce_tf.policy import distribution_model, make_actor
 from reinforce_tf.training.envs import make_env, make_vector_env, to_env_actions
@@ -38,11 +38,14 @@ def evaluate(
     trained_on: dict | None = None,
     env_kwargs: dict | None = None,
     preset: str | None = None,
+    action_squash: str = "clip",
 ) -> np.ndarray:
     """Plays `episodes` whole episodes of `env_id` with `policy`.
 
     Args:
         greedy: act by the mode (argmax / mean) instead of sampling.
+        action_squash: how Box actions reach the env, as the policy was trained
+            ("clip" or "tanh"; `envs.to_env_actions`): greedy tanh acts by squash(mean).
         trained_on: the policy file's note (`saving.load_metadata`), to name the spaces the
             policy was trained on when they do not fit.
         env_kwargs, preset: as the policy was trained with (`envs.make_vector_env`); the
@@ -61,7 +64,8 @@ def evaluate(
     try:
         check_fits(policy, env.single_observation_space, env.single_action_space, trained_on)
         act = _actor(policy, env.single_action_space, greedy, seed)
-        return RolloutCollector(env, act, seed).collect(episodes).episode_returns
+        collector = RolloutCollector(env, act, seed, _env_squash(policy, action_squash))
+        return collector.collect(episodes).episode_returns
     finally:
         env.close()
 
@@ -77,6 +81,7 @@ def record_video(
     trained_on: dict | None = None,
     env_kwargs: dict | None = None,
     preset: str | None = None,
+    action_squash: str = "clip",
 ) -> np.ndarray:
     """Plays `episodes` episodes in one env and saves each as an MP4 in `video_dir`.
 
@@ -120,7 +125,8 @@ def record_video(
             disable_logger=True,
         )
         act = _actor(policy, env.action_space, greedy, seed)
-        return np.array([_play(env, act, seed + episode) for episode in range(episodes)])
+        squash = _env_squash(policy, action_squash)
+        return np.array([_play(env, act, seed + episode, squash) for episode in range(episodes)])
     except gym.error.DependencyNotInstalled as error:
         raise InputError(
             f"rendering {env_id!r} needs an extra package: {error}", field="video_dir"
@@ -203,12 +209,38 @@ def _actor(policy: keras.Model | ExportedPolicy, action_space: gym.Space, greedy
     return make_actor(policy, greedy=greedy, seed=seed)
 
 
-def _play(env: gym.Env, act, seed: int) -> float:
+def recorded_squash(note: dict) -> str:
+    """How the policy file's note says Box actions reach the env: "clip" (also for files
+    that record none, written before tanh squashing existed) or "tanh".
+
+    Raises:
+        InputError: the note records something else (quoted printable).
+    """
+    squash = note.get("action_squash", "clip")
+    if squash not in ACTION_SQUASHES:
+        raise InputError(
+            f"the policy file records the action squash {printable(repr(squash), 80)}, not one "
+            f"of {', '.join(ACTION_SQUASHES)}",
+            field="policy",
+        )
+    return squash
+
+
+def _env_squash(policy: keras.Model | ExportedPolicy, action_squash: str) -> str:
+    """The squash `to_env_actions` applies to `_actor`'s actions: `action_squash`, except
+    "clip" for a greedy export, whose action is already the env's (squashed when trained
+    with tanh: `export.ServingModel`), so clipping leaves it as it is."""
+    if isinstance(policy, ExportedPolicy) and policy.kind == "action":
+        return "clip"
+    return action_squash
+
+
+def _play(env: gym.Env, act, seed: int, squash: str) -> float:
     """One episode in a single env; its undiscounted return."""
     observation, _ = env.reset(seed=seed)
     total, done = 0.0, False
     while not done:
-        action = to_env_actions(act(observation[None]), env.action_space)[0]  # batch of 1
+        action = to_env_actions(act(observation[None]), env.action_space, squash)[0]  # batch 1
         observation, reward, terminated, truncated, _ = env.step(action)
         total += float(reward)
         done = terminated or truncated

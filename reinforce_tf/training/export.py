@@ -37,8 +37,8 @@ import tensorflow as tf
 
 from reinforce_tf.errors import ExportError, InputError, error_reason
 from reinforce_tf.policy import distribution_model, make_actor, make_distribution
-from reinforce_tf.training.envs import env_spec, to_env_actions
-from reinforce_tf.training.evaluate import check_fits, recorded_env
+from reinforce_tf.training.envs import env_spec, quiet_mujoco, tanh_half_range, to_env_actions
+from reinforce_tf.training.evaluate import check_fits, recorded_env, recorded_squash
 from reinforce_tf.training.exported import (
     FORMAT_NAMES,
     FORMATS,
@@ -99,17 +99,25 @@ class ServingModel(keras.Model):
     - Discrete, sampled: {"probabilities": [B, A] float32}, softmax of the policy's logits;
     - Box, sampled: {"mean": [B, D], "std": [B, D]} float32, std = exp(log σ);
     - Discrete, greedy: {"action": [B] int64}, argmax of the logits + the space's `start`;
-    - Box, greedy: {"action": [B, D] float32}, the mean clipped to [low, high].
+    - Box, greedy: {"action": [B, D] float32}, the mean clipped to [low, high], or with
+      `action_squash="tanh"` (a policy trained so) squashed into them: c + h ⊙ tanh(mean).
     Greedy actions are `make_actor(policy, greedy=True)` followed by `to_env_actions`.
+    A sampled export of a tanh policy outputs the Gaussian before the squash (its note
+    records "action_squash"; the caller squashes each sample u as `to_env_actions` does).
     """
 
     def __init__(
-        self, policy: keras.Model, *, greedy: bool = False, action_space: gym.Space | None = None
+        self,
+        policy: keras.Model,
+        *,
+        greedy: bool = False,
+        action_space: gym.Space | None = None,
+        action_squash: str = "clip",
     ):
         """
         Raises:
-            InputError: `policy` is not a policy, or `greedy` without a fitting
-                `action_space`.
+            InputError: `policy` is not a policy, `greedy` without a fitting
+                `action_space`, or a greedy tanh export for bounds that are not finite.
         """
         super().__init__(name="policy_serving")
         self.parameters_model = distribution_model(policy)  # checks `policy`
@@ -123,6 +131,11 @@ class ServingModel(keras.Model):
             else:
                 self.low = np.asarray(action_space.low, np.float32)
                 self.high = np.asarray(action_space.high, np.float32)
+                self.half_range = None
+                if action_squash == "tanh":
+                    self.half_range = tanh_half_range(action_space)
+                    center = (action_space.high.astype(np.float64) + action_space.low) / 2
+                    self.center = center.astype(np.float32)
         self(np.zeros((1, *self.observation_shape), np.float32))  # built, as export needs
 
     def call(self, observation):
@@ -131,6 +144,8 @@ class ServingModel(keras.Model):
             action = make_distribution(parameters).mode()  # [B] int32 or [B, D]
             if self.discrete:
                 return {"action": tf.cast(action, tf.int64) + self.start}
+            if self.half_range is not None:
+                action = self.center + self.half_range * tf.tanh(action)
             return {"action": tf.clip_by_value(action, self.low, self.high)}
         if self.discrete:
             return {"probabilities": tf.nn.softmax(parameters)}
@@ -231,7 +246,7 @@ def export_file(
 
 def _spaces(env_id: str) -> tuple[gym.Space, gym.Space]:
     """The observation and action spaces of `env_id` (one env, made and closed)."""
-    env_spec(env_id)
+    quiet_mujoco(env_spec(env_id))
     try:
         env = gym.make(env_id)
     except gym.error.DependencyNotInstalled as error:
@@ -250,6 +265,7 @@ def export_policy(
     greedy: bool = False,
     action_space: gym.Space | None = None,
     note: dict | None = None,
+    action_squash: str | None = None,
 ) -> Export:
     """Writes `policy` to `path` in `format`, atomically, after checking it acts as `policy`.
 
@@ -259,20 +275,28 @@ def export_policy(
         greedy: output the env's action instead of the distribution (see `ServingModel`).
         action_space: the env's; needed for `greedy` (its start or bounds).
         note: the policy file's note (JSON-able), kept in the export with an "export" entry.
+        action_squash: how the policy's Box actions reach the env ("clip" or "tanh"); None:
+            as the note records ("clip" if it records none). A greedy tanh export outputs
+            the squashed mean.
 
     Raises:
-        InputError: a bad format or path, a non-policy, or greedy without an action space.
+        InputError: a bad format or path, a non-policy, greedy without an action space, or
+            a note that records an unknown squash.
         ExportError: the converter failed, the export does not act as the policy, or the
             write failed; the export at `path`, if any, is unchanged.
     """
     check_export_output(path, format)
-    model = ServingModel(policy, greedy=greedy, action_space=action_space)
+    squash = recorded_squash(note or {}) if action_squash is None else action_squash
+    model = ServingModel(policy, greedy=greedy, action_space=action_space, action_squash=squash)
     path = Path(path)
     existed = os.path.exists(path)
     observations = check_observations(policy, CHECK_OBSERVATIONS, np.random.default_rng(0))
-    expected = policy_outputs(policy, observations, greedy=greedy, action_space=action_space)
+    expected = policy_outputs(
+        policy, observations, greedy=greedy, action_space=action_space, action_squash=squash
+    )
     note = {
         **(note or {}),
+        "action_squash": squash,
         "export": {
             "format": format,
             "greedy": greedy,
@@ -323,13 +347,15 @@ def policy_outputs(
     *,
     greedy: bool = False,
     action_space: gym.Space | None = None,
+    action_squash: str = "clip",
 ) -> dict[str, np.ndarray]:
     """What an export of `policy` must output for observations [B, *O]: the `.keras`
     model's own outputs ({"probabilities"} or {"mean", "std"}), or its greedy actions as the
-    env takes them ({"action"}: `make_actor(greedy=True)` then `to_env_actions`)."""
+    env takes them ({"action"}: `make_actor(greedy=True)` then `to_env_actions` with
+    `action_squash`)."""
     if greedy:
         actions = make_actor(policy, greedy=True)(observations)
-        return {"action": to_env_actions(actions, action_space)}
+        return {"action": to_env_actions(actions, action_space, action_squash)}
     outputs = policy(observations, training=False)
     if isinstance(outputs, dict):
         return {name: np.asarray(value) for name, value in outputs.items()}

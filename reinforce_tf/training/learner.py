@@ -16,7 +16,7 @@ from reinforce_tf.config import TrainConfig
 from reinforce_tf.optimizers import make_optimizer
 from reinforce_tf.policy import build_policy, build_value, update_observation_statistics
 from reinforce_tf.returns import gamma_powers, loss_weights
-from reinforce_tf.training.envs import env_spec
+from reinforce_tf.training.envs import env_spec, tanh_half_range
 from reinforce_tf.training.rollout import Rollout
 
 
@@ -27,8 +27,10 @@ def make_agent(
     initialised from `config.seed`, each with its optimizer.
 
     Raises:
-        InputError: a space the policy does not support, or a torso that cannot read it.
+        InputError: a space the policy does not support, a torso that cannot read it, or
+            `action_squash="tanh"` for actions other than a Box with finite bounds.
     """
+    squash = tanh_half_range(action_space) if config.action_squash == "tanh" else None
     policy = build_policy(
         observation_space,
         action_space,
@@ -36,6 +38,8 @@ def make_agent(
         seed=config.seed,
         normalize_observations=config.normalize_observations,
         torso=config.torso,
+        output_scale=config.policy_init_scale,
+        initial_log_std=config.initial_log_std,
     )
     value = value_optimizer = None
     if config.baseline == "value":
@@ -54,7 +58,33 @@ def make_agent(
         value_optimizer=value_optimizer,
         entropy_coef=config.entropy_coef,
         max_grad_norm=config.max_grad_norm,
+        squash_half_range=squash,
     )
+
+
+def learning_rate_factor(config: TrainConfig, steps: int) -> float:
+    """The schedule's factor of the step sizes for the update at env step counter s =
+    `steps`: 1 with `lr_schedule="constant"`; 1 − s/S with `"linear"`, S = total_steps (so
+    α reaches 0 at the end of the budget; an update starts at s < S, so its factor is > 0).
+    """
+    if config.lr_schedule == "constant":
+        return 1.0
+    return 1.0 - steps / config.total_steps
+
+
+def schedule_learning_rates(agent: Reinforce, config: TrainConfig, steps: int) -> None:
+    """Sets the optimizers' step sizes for the update at env step counter `steps`:
+    α · `learning_rate_factor` (and α_w alike). A constant schedule leaves them untouched.
+
+    The rates are a function of the step counter alone, so a resumed run sets the same ones
+    as the uninterrupted run (and checkpoints hold them too, as optimizer variables).
+    """
+    if config.lr_schedule == "constant":
+        return
+    factor = learning_rate_factor(config, steps)
+    agent.optimizer.learning_rate = config.learning_rate * factor
+    if agent.value_optimizer is not None:
+        agent.value_optimizer.learning_rate = config.resolved_value_learning_rate * factor
 
 
 def rollout_weights(rollout: Rollout, config: TrainConfig) -> np.ndarray:

@@ -41,7 +41,12 @@ from reinforce_tf.training.checkpoints import Counters, RunCheckpoint
 from reinforce_tf.training.envs import make_vector_env, resolved_preset
 from reinforce_tf.training.episode_log import EpisodeLog
 from reinforce_tf.training.evaluate import evaluate
-from reinforce_tf.training.learner import make_agent, target_return, update_from_rollout
+from reinforce_tf.training.learner import (
+    make_agent,
+    schedule_learning_rates,
+    target_return,
+    update_from_rollout,
+)
 from reinforce_tf.training.rollout import Rollout, RolloutCollector, buffer_bytes, collection_rows
 from reinforce_tf.training.run_folder import check_run_folder, config_as_json, open_run_folder
 from reinforce_tf.training.saving import check_output_paths, save_policy
@@ -119,6 +124,8 @@ def train(
             "preset": resolved_preset(config.env, config.preset),
             "observation_space": str(env.single_observation_space),
             "action_space": str(env.single_action_space),
+            # How scripts/evaluate.py must map the saved Gaussian's samples to the env.
+            "action_squash": config.action_squash,
             "config": dataclasses.asdict(config),
         }
         files = _RunFiles(config, agent, rng, progress)
@@ -211,7 +218,7 @@ def _loop(config, agent, env, act, files, metadata, progress, stop) -> TrainResu
     counters.recent = collections.deque(counters.recent, maxlen=SOLVED_WINDOW)
     returns = list(files.returns())
     target = target_return(config)
-    collector = RolloutCollector(env, act, env_seed(config.seed, counters.steps))
+    collector = _collector(env, act, config, counters.steps)
     solved = _solved(counters.recent, target)
     first_steps, start = counters.steps, time.perf_counter()
     if progress:
@@ -227,6 +234,7 @@ def _loop(config, agent, env, act, files, metadata, progress, stop) -> TrainResu
                     )
                 break
             _check_rollout(rollout, config, counters, files)
+            schedule_learning_rates(agent, config, counters.steps)
             metrics = update_from_rollout(agent, rollout, config)
             _check_finite(metrics, agent, config, counters, files)
             before = counters.steps
@@ -243,7 +251,7 @@ def _loop(config, agent, env, act, files, metadata, progress, stop) -> TrainResu
             solved = _solved(counters.recent, target)
             if _passed(before, counters.steps, config.checkpoint_every):
                 files.save_checkpoint(counters)
-                collector = RolloutCollector(env, act, env_seed(config.seed, counters.steps))
+                collector = _collector(env, act, config, counters.steps)
             if progress:
                 mean = np.mean(counters.recent) if counters.recent else math.nan
                 progress.update(counters.steps, counters.episodes, mean, steps_per_second)
@@ -265,6 +273,11 @@ def _loop(config, agent, env, act, files, metadata, progress, stop) -> TrainResu
         logdir=files.folder,
         checkpoint=files.latest,
     )
+
+
+def _collector(env, act, config: TrainConfig, steps: int) -> RolloutCollector:
+    """The collector from step counter `steps`: envs seeded by `env_seed`."""
+    return RolloutCollector(env, act, env_seed(config.seed, steps), config.action_squash)
 
 
 def _solved(recent: collections.deque, target: float) -> bool:
@@ -347,6 +360,7 @@ def _evaluate(config, agent, counters, files, metadata, progress) -> None:
         seed=config.seed + EVAL_SEED_OFFSET,
         env_kwargs=config.env_kwargs,
         preset=config.preset,
+        action_squash=config.action_squash,
     )
     mean = float(np.mean(returns))
     files.evaluation(counters.steps, mean)

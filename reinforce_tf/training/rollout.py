@@ -46,7 +46,8 @@ class Rollout(NamedTuple):
     Attributes:
         observations: [T, B, O] float32 S_t (images [T, B, H, W, C], uint8 or bool kept
             as the env gives them: `policy.observation_dtype`).
-        actions: [T, B] int32 or [T, B, D] float32 A_t as sampled (before clipping).
+        actions: [T, B] int32 or [T, B, D] float32 A_t as sampled (before clipping or
+            squashing).
         rewards: [T, B] float32 R_{t+1}.
         dones: [T, B] bool, True at an episode's last step.
         valid: [T, B] bool, True at steps of counted episodes (False at the reset steps of
@@ -76,14 +77,21 @@ class RolloutCollector:
     """Plays whole episodes in `env` with `act` (observations [B, O] → actions).
 
     The first collection resets the envs with `seed` (env b gets seed + b); later ones
-    continue the envs' random streams, so a seeded run is reproducible.
+    continue the envs' random streams, so a seeded run is reproducible. Box actions reach
+    the env clipped or tanh-squashed (`squash`, see `envs.to_env_actions`); the rollout
+    keeps them as sampled.
     """
 
     def __init__(
-        self, env: gym.vector.VectorEnv, act: Callable[[np.ndarray], np.ndarray], seed: int
+        self,
+        env: gym.vector.VectorEnv,
+        act: Callable[[np.ndarray], np.ndarray],
+        seed: int,
+        squash: str = "clip",
     ):
         self.env = env
         self.act = act
+        self.squash = squash
         self._seed = seed
         self._buffers: _Buffers | None = None
 
@@ -127,7 +135,7 @@ class RolloutCollector:
                 buffers.grow()
             action = self.act(observation)
             next_observation, reward, terminated, truncated, _ = self.env.step(
-                to_env_actions(action, self.env.single_action_space)
+                to_env_actions(action, self.env.single_action_space, self.squash)
             )
             valid = playing & ~ended
             ended = terminated | truncated

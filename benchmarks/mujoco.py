@@ -1,0 +1,205 @@
+"""The MuJoCo table (issue 12): every env × seed trained with its defaults, resumably, then
+the results JSON, docs/mujoco.md and one learning-curve PNG per env.
+
+python benchmarks/mujoco.py --envs=HalfCheetah-v5,Hopper-v5 --seeds=0,1,2,3,4 \
+    --total_steps=3000000
+python benchmarks/mujoco.py --envs=Pendulum-v1 --total_steps=2000000
+python benchmarks/mujoco.py --render_only          # the Markdown and curves from the JSON
+
+Runs go one at a time (`mujoco_runs.train`: a `scripts/train.py` process each, its env's
+defaults, --eval_every, no early stop). A run already in the results JSON is skipped; a run
+folder that is not (the runner was stopped) is resumed from its last checkpoint. After each
+run its saved policy is judged by scripts/evaluate.py, and the JSON, the Markdown and the
+env's curve are rewritten, so the runner can be stopped at any time and started again with
+the same command. Before each process it waits while --wait_while exists (a file that says
+someone is timing on this machine).
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import _cli  # before anything that imports TensorFlow: it does so quietly
+import mujoco_report
+import mujoco_runs
+import report as report_lib
+from absl import app, flags
+
+from reinforce_tf.errors import InputError
+from reinforce_tf.training.envs import env_spec
+from reinforce_tf.training.saving import write_text_atomically
+
+_ENVS = flags.DEFINE_list(
+    "envs", list(mujoco_report.TASKS), "Gymnasium ids to run, a comma list (default: the nine)."
+)
+_SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2", "3", "4"], "Seeds, a comma list of integers.")
+_TOTAL_STEPS = flags.DEFINE_integer(
+    "total_steps", 3_000_000, "Env-step budget of each run (> 0).", lower_bound=1
+)
+_EVAL_EVERY = flags.DEFINE_integer(
+    "eval_every",
+    30_000,
+    "Env steps between greedy evaluations during a run (> 0; Tianshou's epoch).",
+    lower_bound=1,
+)
+_EVAL_EPISODES = flags.DEFINE_integer(
+    "eval_episodes", 10, "Episodes per evaluation during a run (> 0).", lower_bound=1
+)
+_FINAL_EPISODES = flags.DEFINE_integer(
+    "final_episodes",
+    10,
+    "Greedy episodes of the final policy, judged by scripts/evaluate.py (> 0).",
+    lower_bound=1,
+)
+_RUNS_DIR = flags.DEFINE_string("runs_dir", "runs/mujoco", "Folder of the run folders.")
+_RESULTS = flags.DEFINE_string("results", "docs/mujoco.json", "The results JSON.")
+_MARKDOWN = flags.DEFINE_string("markdown", "docs/mujoco.md", "The Markdown report.")
+_CURVES_DIR = flags.DEFINE_string(
+    "curves_dir", "docs/mujoco", "Folder of the learning-curve PNGs, one per env."
+)
+_WAIT_WHILE = flags.DEFINE_string(
+    "wait_while",
+    "/work/timing.lock",
+    "Before each process, wait while this file exists (someone timing); empty: never wait.",
+)
+_README = flags.DEFINE_string(
+    "readme",
+    "README.md",
+    f"Also put the short table between the lines {mujoco_report.README_START} and "
+    f"{mujoco_report.README_END} of this file, if it has them; empty: no.",
+)
+_RENDER_ONLY = flags.DEFINE_bool(
+    "render_only", False, "Run nothing: rewrite the Markdown and curves from the results JSON."
+)
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+def _check_flags() -> list[int]:
+    """The seeds; every bad flag is an `InputError` before anything runs or is written."""
+    for env in _ENVS.value:
+        try:
+            env_spec(env)
+        except InputError as error:
+            raise InputError(error.reason, field="envs") from None
+    if not _ENVS.value:
+        raise InputError("must name at least one env", field="envs")
+    if not all(seed.isdigit() and int(seed) < 2**32 for seed in _SEEDS.value) or not _SEEDS.value:
+        raise InputError(
+            f"must be a comma list of integers in [0, 2**32); got {','.join(_SEEDS.value)!r}",
+            field="seeds",
+        )
+    for flag in (_RESULTS, _MARKDOWN):
+        folder = Path(flag.value).parent
+        if not folder.is_dir():
+            raise InputError(f"folder {str(folder)!r} does not exist", field=flag.name)
+    for flag, suffix in ((_RESULTS, ".json"), (_MARKDOWN, ".md")):
+        if not flag.value.endswith(suffix):
+            raise InputError(f'must end in "{suffix}"; got {flag.value!r}', field=flag.name)
+    return [int(seed) for seed in _SEEDS.value]
+
+
+def load_results(path: Path) -> dict:
+    """The results JSON: {"runs": {name: result}, "commands": [...], "machine": {...}}."""
+    if not path.exists():
+        return {"runs": {}, "commands": [], "machine": {}}
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as error:
+        raise InputError(f"{str(path)!r} is not a results JSON ({error})", "results") from None
+    if not (isinstance(results, dict) and isinstance(results.get("runs"), dict)):
+        raise InputError(f"{str(path)!r} holds no runs of this runner", field="results")
+    return {"commands": [], "machine": {}, **results}
+
+
+def render(results: dict) -> None:
+    """Writes the curves of every env in `results`, then the Markdown."""
+    markdown = Path(_MARKDOWN.value)
+    curves_dir = Path(_CURVES_DIR.value)
+    curves = {}
+    for env, runs in mujoco_report.by_env(results["runs"]).items():
+        folders = [str(Path(_RUNS_DIR.value) / _name(r) / "run") for r in runs]
+        folders = [folder for folder in folders if Path(folder).is_dir()]
+        png = curves_dir / f"{env}.png"
+        if folders:
+            curves_dir.mkdir(parents=True, exist_ok=True)
+            subprocess.run(
+                [sys.executable, str(mujoco_runs.REPO / "scripts" / "plot.py"), *folders]
+                + [f"--out={png}", f"--title={env}"],
+                capture_output=True,
+                check=True,
+            )
+        if png.exists():
+            curves[env] = os.path.relpath(png, markdown.parent)
+    text = mujoco_report.markdown(results["runs"], results["machine"], results["commands"], curves)
+    write_text_atomically(markdown, text)
+    if _README.value:
+        table = mujoco_report.summary_table(results["runs"])
+        readme = Path(_README.value)
+        report_lib.write_between(
+            readme, table, mujoco_report.README_START, mujoco_report.README_END
+        )
+
+
+def _name(result: dict) -> str:
+    return mujoco_runs.run_name(result["env"], result["seed"], result["total_steps"])
+
+
+def run() -> dict:
+    seeds = _check_flags()
+    results_path = Path(_RESULTS.value)
+    results = load_results(results_path)
+    if _RENDER_ONLY.value:
+        render(results)
+        return results
+    command = " ".join(["python benchmarks/mujoco.py", *sys.argv[1:]])
+    if command not in results["commands"]:
+        results["commands"].append(command)
+    results["machine"] = report_lib.machine()
+    for env in _ENVS.value:
+        for seed in seeds:
+            name = mujoco_runs.run_name(env, seed, _TOTAL_STEPS.value)
+            if name in results["runs"]:
+                say(f"{name}: done, skipped")
+                continue
+            folder = Path(_RUNS_DIR.value) / name
+            mujoco_runs.wait_while(_WAIT_WHILE.value, say)
+            resuming = (folder / "run" / "config.json").exists()
+            say(f"{name}: {'resuming' if resuming else 'training'} …")
+            seconds = mujoco_runs.train(
+                env,
+                seed,
+                _TOTAL_STEPS.value,
+                folder,
+                eval_every=_EVAL_EVERY.value,
+                eval_episodes=_EVAL_EPISODES.value,
+            )
+            mujoco_runs.wait_while(_WAIT_WHILE.value, say)
+            final = mujoco_runs.judge(folder / mujoco_runs.POLICY_NAME, _FINAL_EPISODES.value)
+            entry = mujoco_runs.result(folder, final, _FINAL_EPISODES.value)
+            results["runs"][name] = entry
+            write_text_atomically(results_path, json.dumps(results, indent=2) + "\n")
+            render(results)
+            say(
+                f"{name}: best eval {entry['best_eval']}, final greedy {final[0]:.1f} ± "
+                f"{final[1]:.1f}, last 100 {entry['last_100_mean']:.1f}, {seconds / 60:.1f} min"
+            )
+    write_text_atomically(results_path, json.dumps(results, indent=2) + "\n")
+    render(results)
+    return results
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        _cli.fail(f"unexpected arguments {argv[1:]}; every option is a --flag")
+    results = _cli.run_reporting_input_errors(run)
+    print(mujoco_report.summary_table(results["runs"]), end="")
+
+
+if __name__ == "__main__":
+    app.run(main, flags_parser=_cli.parse_flags)

@@ -1,0 +1,151 @@
+"""One run of the MuJoCo table: train it (or resume it) through scripts/train.py, then read
+what it reached and judge its saved policy with scripts/evaluate.py.
+
+A run lives in RUNS/<env>__seed<seed>__<total_steps>/: `run/` (the trainer's run folder:
+config.json, episodes.csv, checkpoints), `policy.keras` (the final policy), `best.keras` (the
+best greedy evaluation during training, with its return and step in the file's note),
+`train.log` (the trainer's output) and `wall.json` (wall seconds of the trainer processes
+that finished).
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from reinforce_tf.config import BEST_NAME
+from reinforce_tf.errors import InputError
+from reinforce_tf.training.episode_log import EPISODES_NAME, read_episodes
+from reinforce_tf.training.saving import load_metadata, write_text_atomically
+
+REPO = Path(__file__).resolve().parents[1]
+POLICY_NAME = "policy.keras"
+# The trainer's mean of the last 100 training episodes (Pendulum's target is on it).
+LAST_EPISODES = 100
+# evaluate.py's summary line: "<env>, 10 episodes, greedy actions: return -1.23 ± 4.56 (...".
+_EVALUATION = re.compile(r"return (-?[\d.]+(?:e[-+]?\d+)?) ± ([\d.]+(?:e[-+]?\d+)?)")
+
+
+def run_name(env: str, seed: int, total_steps: int) -> str:
+    """The run's folder name and results key, e.g. "Hopper-v5__seed0__3000000"."""
+    return f"{env}__seed{seed}__{total_steps}"
+
+
+def wait_while(lock: str | None, say) -> None:
+    """Returns once `lock` does not exist (someone timing on this machine); None: at once."""
+    if lock and os.path.exists(lock):
+        say(f"waiting while {lock} exists")
+        while os.path.exists(lock):
+            time.sleep(15)
+
+
+def train(
+    env: str,
+    seed: int,
+    total_steps: int,
+    folder: Path,
+    *,
+    eval_every: int,
+    eval_episodes: int,
+) -> float:
+    """Trains the run in `folder` to `total_steps` with the env's defaults: a new run, or,
+    when `folder/run` holds one, its continuation from the last checkpoint.
+
+    Returns:
+        Wall seconds of this trainer process.
+
+    Raises:
+        InputError: the trainer failed (exit status and the last line of its output).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    run = folder / "run"
+    flags = [f"--logdir={run}"]
+    if (run / "config.json").exists():
+        flags += ["--resume"]
+    else:
+        flags += [
+            f"--env={env}",
+            f"--seed={seed}",
+            f"--total_steps={total_steps}",
+            f"--eval_every={eval_every}",
+            f"--eval_episodes={eval_episodes}",
+            "--target_return=inf",
+            f"--save_path={folder / POLICY_NAME}",
+        ]
+    start = time.perf_counter()
+    with open(folder / "train.log", "a", encoding="utf-8") as log:
+        done = subprocess.run(
+            [sys.executable, str(REPO / "scripts" / "train.py"), *flags],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        lines = (folder / "train.log").read_text(encoding="utf-8").strip().splitlines()
+        raise InputError(
+            f"training {folder.name} failed with exit status {done.returncode}: "
+            f"{lines[-1] if lines else 'no output'} (see {folder / 'train.log'})"
+        )
+    walls = _walls(folder) + [round(seconds, 1)]
+    write_text_atomically(folder / "wall.json", json.dumps(walls) + "\n")
+    return seconds
+
+
+def _walls(folder: Path) -> list[float]:
+    path = folder / "wall.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
+
+
+def judge(policy: Path, episodes: int) -> tuple[float, float]:
+    """(mean, std) of `episodes` greedy returns of `policy`, by scripts/evaluate.py.
+
+    Raises:
+        InputError: evaluate.py failed or printed no returns.
+    """
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "scripts" / "evaluate.py"),
+            f"--policy={policy}",
+            f"--episodes={episodes}",
+            "--greedy",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    match = _EVALUATION.search(done.stdout)
+    if done.returncode != 0 or match is None:
+        raise InputError(f"evaluating {policy} failed: {done.stderr.strip() or done.stdout}")
+    return float(match[1]), float(match[2])
+
+
+def result(folder: Path, final: tuple[float, float], final_episodes: int) -> dict:
+    """What the finished run in `folder` reached, as the results JSON stores it."""
+    episodes = read_episodes(folder / "run" / EPISODES_NAME)
+    config = json.loads((folder / "run" / "config.json").read_text(encoding="utf-8"))
+    best = load_metadata(folder / BEST_NAME)
+    walls = _walls(folder)
+    return {
+        "env": config["env"],
+        "seed": config["seed"],
+        "total_steps": config["total_steps"],
+        "steps": int(episodes["step"][-1]),
+        "episodes": len(episodes["return"]),
+        # Tianshou's metric: the best mean greedy return of the evaluations during training.
+        "best_eval": best.get("eval_return"),
+        "best_eval_step": best.get("step"),
+        "last_100_mean": float(np.mean(episodes["return"][-LAST_EPISODES:])),
+        "final_greedy_mean": final[0],
+        "final_greedy_std": final[1],
+        "final_episodes": final_episodes,
+        "wall_seconds": round(sum(walls), 1),
+        "processes": len(walls),
+        "config": config,
+    }
