@@ -29,17 +29,24 @@ def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
         ) from None
 
 
-def make_vector_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
+def make_vector_env(
+    env_id: str, num_envs: int, vectorization: str = "sync"
+) -> gym.vector.VectorEnv:
     """`num_envs` copies of `env_id` stepped as one, in next-step autoreset mode.
 
-    Uses the env's own vectorised implementation when it registers one (CartPole does:
-    one NumPy step for all copies), else copies in one process.
+    `sync` uses the env's own vectorised implementation when it registers one (CartPole
+    does: one NumPy step for all copies), else copies in one process; `async` puts each copy
+    in a subprocess (Gymnasium's AsyncVectorEnv, forked), stepped in parallel. Copy i is
+    seeded with seed + i either way, so `sync` and `async` play the same episodes unless the
+    env has its own vectorised implementation.
 
     Raises:
         InputError: unknown id, a missing optional dependency, or an unsupported space.
     """
     spec = env_spec(env_id)
-    mode = "vector_entry_point" if spec.vector_entry_point else "sync"
+    mode = vectorization
+    if vectorization == "sync" and spec.vector_entry_point:
+        mode = "vector_entry_point"
     try:
         env = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode)
     except gym.error.DependencyNotInstalled as error:

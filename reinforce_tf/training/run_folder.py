@@ -43,8 +43,13 @@ RESUMABLE_FIELDS = frozenset(
         "checkpoint_every",
         "eval_every",
         "eval_episodes",
+        # Where the workers run: a restarted run may find its cluster at another address.
+        "ray_address",
     }
 )
+# Fields added after runs were first saved, whose defaults are what those runs did: a
+# config.json without them is read with their defaults.
+ADDED_FIELDS = ("workers", "ray_address", "vectorization")
 # Files of a run that a new run would overwrite or mix with its own.
 _EVENTS_PATTERN = "events.out.tfevents.*"
 
@@ -92,6 +97,9 @@ def _saved_json(logdir: str) -> dict:
         raise damaged(f"must hold a JSON object of config fields; got a JSON {_json_kind(saved)}")
     fields = [field.name for field in dataclasses.fields(TrainConfig)]
     unknown = [name for name in saved if name not in fields]
+    for name in ADDED_FIELDS:
+        if name not in saved:
+            saved[name] = TrainConfig.__dataclass_fields__[name].default
     missing = [name for name in fields if name not in saved]
     if unknown:
         raise damaged(
