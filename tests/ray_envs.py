@@ -16,6 +16,8 @@ KILL_SWITCH_ID = "tests/KillSwitchCartPole-v0"
 # own process with SIGKILL after KILL_AFTER more steps, in the middle of its episode.
 KILL_FILE_VARIABLE = "REINFORCE_TF_TEST_KILL_FILE"
 KILL_AFTER = 10
+EXPLODING_ID = "tests/ExplodingCartPole-v0"
+EXPLODE_AFTER = 2_000
 
 
 class KillSwitchCartPole(CartPoleEnv):
@@ -40,6 +42,19 @@ class KillSwitchCartPole(CartPoleEnv):
         return super().step(action)
 
 
+class ExplodingCartPole(CartPoleEnv):
+    """CartPole that raises after EXPLODE_AFTER steps in its process, like a simulator
+    crashing inside a worker."""
+
+    steps = 0
+
+    def step(self, action):
+        ExplodingCartPole.steps += 1
+        if ExplodingCartPole.steps > EXPLODE_AFTER:
+            raise RuntimeError("simulator exploded")
+        return super().step(action)
+
+
 def register() -> None:
     """Registers the envs of this module (once per process)."""
     if KILL_SWITCH_ID not in gym.registry:
@@ -49,6 +64,8 @@ def register() -> None:
             max_episode_steps=500,
             reward_threshold=475.0,
         )
+    if EXPLODING_ID not in gym.registry:
+        gym.register(EXPLODING_ID, entry_point=ExplodingCartPole, max_episode_steps=500)
 
 
 register()

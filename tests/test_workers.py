@@ -4,6 +4,7 @@ without losing or doubling an episode; --vectorization=async plays the sync epis
 
 import logging
 import os
+import re
 import signal
 import time
 
@@ -14,7 +15,7 @@ import ray_envs
 from conftest import REPO, outputs_in_plain_keras
 from test_run_folder import start_train, wait_for_checkpoint
 
-from reinforce_tf import TrainConfig, load_policy, train
+from reinforce_tf import TrainConfig, TrainingError, load_policy, train
 from reinforce_tf.training.episode_log import read_episodes
 from reinforce_tf.training.rollout import Rollout
 from reinforce_tf.training.workers import merge_rollouts, worker_act_seed
@@ -150,9 +151,12 @@ def test_two_workers_learn_and_save_a_policy_plain_keras_loads(tmp_path):
 @pytest.mark.usefixtures("local_ray")
 def test_one_worker_plays_the_single_process_run(tmp_path):
     # Worker 0 acts from the run's seed and resets env b with seed + b, like the trainer's
-    # own actor; the checkpoints' reseeds (every 1,500 steps) match too.
-    single = train(run_config(tmp_path, "single", total_steps=4_000), progress=None)
-    one = train(run_config(tmp_path, "one", workers=1, total_steps=4_000), progress=None)
+    # own actor; the checkpoints' reseeds (every 1,500 steps) match too. The observation
+    # statistics the learner merges reach the worker with the weights (else its actions,
+    # and so the episodes, would differ from the second update on).
+    flags = {"total_steps": 4_000, "normalize_observations": True}
+    single = train(run_config(tmp_path, "single", **flags), progress=None)
+    one = train(run_config(tmp_path, "one", workers=1, **flags), progress=None)
     assert one.episodes == single.episodes > 100
     assert_same_run(tmp_path / "one", tmp_path / "single", one.save_path, single.save_path)
 
@@ -231,6 +235,20 @@ def test_a_killed_worker_is_restarted_and_its_share_replayed(tmp_path, kill_file
     np.testing.assert_array_equal(episodes["step"], np.cumsum(episodes["length"]))
     np.testing.assert_array_equal(episodes["return"], result.episode_returns)
     assert episodes["step"][-1] == result.steps
+
+
+@pytest.mark.usefixtures("local_ray")
+def test_an_env_raising_in_a_worker_stops_training_naming_it(tmp_path):
+    config = run_config(tmp_path, "exploding", env=ray_envs.EXPLODING_ID, workers=2)
+    with pytest.raises(TrainingError) as error:
+        train(config, progress=None)
+    # Each worker's envs raise after 2,000 of its steps; the first update is played whole.
+    assert re.fullmatch(
+        r"env 'tests/ExplodingCartPole-v0' raised RuntimeError: simulator exploded while "
+        r"playing episodes \d+-\d+ from env step [\d,]+; the last good checkpoint is .*",
+        str(error.value),
+    ), str(error.value)
+    assert not (tmp_path / "exploding.keras").exists()
 
 
 def test_async_envs_play_the_sync_episodes(tmp_path):

@@ -62,6 +62,9 @@ RESTART_TIMEOUT = 300.0
 _PROBE_INTERVAL = 0.2
 # What the learner awaits from a worker.
 _SHARE, _PROBE = "share", "probe"
+# Seconds the workers may take to start (a new process imports TensorFlow, builds the env and
+# the policy) before the run is refused: a busy cluster may not place them.
+START_TIMEOUT = 600.0
 # Seconds to wait for a host:port to accept a connection before calling it unreachable.
 CONNECT_TIMEOUT = 5.0
 # The TensorFlow settings of the learner's process that workers take too (scripts/_cli.py):
@@ -119,6 +122,8 @@ class WorkerResult(NamedTuple):
         rollout: its share's episodes; None when it passed `max_steps`.
         rng_state: its act generator's state after the share.
         seconds: wall time of the share in the worker (setting weights, acting, stepping).
+        cpu_seconds: CPU time of the worker's process during the share (its envs' own
+            subprocesses, if any, not included).
         restarted: the worker had been restarted (its process died between updates), so it
             reseeded its envs although not asked to.
     """
@@ -126,6 +131,7 @@ class WorkerResult(NamedTuple):
     rollout: Rollout | None
     rng_state: np.ndarray
     seconds: float
+    cpu_seconds: float
     restarted: bool
 
 
@@ -175,7 +181,7 @@ class RolloutWorker:
             num_episodes: the worker's share.
             max_steps: the run's remaining budget; past it the share is dropped (None).
         """
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         self._policy.set_weights(weights)
         self._rng.reset(rng_state)
         restarted = self._collector is None and not reseed
@@ -183,7 +189,11 @@ class RolloutWorker:
             self._collector = RolloutCollector(self._env, self._act, seed)
         rollout = self._collector.collect(num_episodes, max_steps=max_steps)
         return WorkerResult(
-            rollout, self._rng.state.numpy(), time.perf_counter() - start, restarted
+            rollout,
+            self._rng.state.numpy(),
+            time.perf_counter() - start,
+            time.process_time() - cpu,
+            restarted,
         )
 
 
@@ -196,6 +206,7 @@ class Timing:
         collect: from handing out the shares to the last rollout back (rollout time and
             transfer; with replays after a worker's death).
         slowest_share: the longest share's time inside its worker.
+        worker_cpu: CPU seconds of all the workers' shares together.
         merge: joining the rollouts.
         learner: since the previous collection returned (the update, logs, checkpoints).
         steps: counted env steps of the collection.
@@ -204,6 +215,7 @@ class Timing:
     put: float
     collect: float
     slowest_share: float
+    worker_cpu: float
     merge: float
     learner: float
     steps: int
@@ -260,7 +272,15 @@ class WorkerPool:
         actor = ray.remote(RolloutWorker).options(num_cpus=1, max_restarts=-1, max_task_retries=0)
         self._actors = [actor.remote(config) for _ in range(config.workers)]
         try:
-            answers = ray.get([worker.ready.remote() for worker in self._actors])
+            answers = ray.get(
+                [worker.ready.remote() for worker in self._actors], timeout=START_TIMEOUT
+            )
+        except ray.exceptions.GetTimeoutError:
+            raise InputError(
+                f"the {config.workers} workers did not start within {START_TIMEOUT:g} s; the "
+                "cluster may be busy (`ray status` shows its free CPUs)",
+                field="workers",
+            ) from None
         except ray.exceptions.RayError as error:
             raise InputError(
                 f"a Ray worker could not start ({type(error).__name__}: {error_reason(error)})",
@@ -387,6 +407,7 @@ class WorkerPool:
                 put=put,
                 collect=merging - began - put,
                 slowest_share=max(result.seconds for result in results),
+                worker_cpu=sum(result.cpu_seconds for result in results),
                 merge=end - merging,
                 learner=math.nan if self._last_end is None else began - self._last_end,
                 steps=rollout.num_steps,
