@@ -39,6 +39,7 @@ import logging
 import math
 import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -487,9 +488,13 @@ def _connect(ray, config: TrainConfig) -> bool:
         # This machine: as many CPUs as workers at least, so that workers waiting on I/O
         # (a remote simulator) can outnumber the cores.
         cpus = max(os.cpu_count() or 1, config.workers)
-        ray.init(
-            num_cpus=cpus, include_dashboard=False, runtime_env={"env_vars": env_vars}, **quiet
-        )
+        with _stderr_to_devnull():
+            ray.init(
+                num_cpus=cpus,
+                include_dashboard=False,
+                runtime_env={"env_vars": env_vars},
+                **quiet,
+            )
         return True
     if address != "auto":
         _check_answers(address)
@@ -497,14 +502,34 @@ def _connect(ray, config: TrainConfig) -> bool:
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     runtime_env = {"env_vars": env_vars, "py_modules": [package]}
     try:
-        ray.init(address=address, runtime_env=runtime_env, **quiet)
+        with _stderr_to_devnull():
+            ray.init(address=address, runtime_env=runtime_env, **quiet)
     except Exception as error:  # noqa: BLE001 (ConnectionError, RuntimeError, TimeoutError…)
         raise InputError(
             f"cannot join a Ray cluster at {address} ({error_reason(error)}); start one with "
-            "`ray start --head`, or leave --ray_address unset for a local one",
+            "`ray start --head` (a cluster it started wants its token: RAY_AUTH_MODE=token "
+            "and RAY_AUTH_TOKEN), or leave --ray_address unset for a local one",
             field="ray_address",
         ) from None
     return False
+
+
+@contextlib.contextmanager
+def _stderr_to_devnull():
+    """Sends file descriptor 2 to /dev/null for the duration: Ray's C++ core logs to it
+    while connecting (e.g. a rejected token), which would break the one-line errors; every
+    failure still surfaces as a Python exception, reported by the caller."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _quiet_driver_messages(ray) -> None:
