@@ -7,6 +7,7 @@ the README's flag table, so an option is described once. Library users build a
 """
 
 import dataclasses
+import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,10 @@ UPDATE_MODES = ("step", "episode", "batch")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 BASELINES = ("none", "mean", "value")
 VECTORIZATIONS = ("sync", "async")
+# Wrapper presets (training/envs.py) and policy torsos (policy.py), named here so this module
+# stays free of Gymnasium and Keras imports.
+PRESETS = ("none", "atari", "flatten")
+TORSOS = ("auto", "mlp", "minatar", "nature")
 # Envs stepped in parallel by a `batch` update when --num_envs is not given: one compiled
 # act() call costs about the same for 1 or 64 envs, so one env per episode of the batch, up
 # to 64 (docs/benchmarks.md).
@@ -51,6 +56,15 @@ ENV_DEFAULTS: dict[str, dict] = {
         "baseline": "value",
         "normalize_observations": True,
     },
+    # Pixel envs: proposals until their learning runs (issue 13, part 4) confirm or replace
+    # them. MinAtar's own network (one conv of 16, Dense 128, Young & Tian 2019); over the
+    # first 150k steps of seed 0, α = 0.01 collapsed at a return of 0.5 while 0.001 and 0.003
+    # rose to 1.5.
+    "MinAtar/Breakout-v1": {"hidden_sizes": (128,), "learning_rate": 0.001},
+    # The Nature DQN network (Dense 512) at Adam's usual Atari step size. Episodes may run to
+    # the ALE's 27,000-step limit, so the buffers' worst case is 27,000 rows of 28 KB frames
+    # per env: 16 episodes in 16 envs would need about 37 GiB and are refused; 4 need 9.
+    "ALE/Pong-v5": {"hidden_sizes": (512,), "learning_rate": 0.0003, "batch_episodes": 4},
 }
 # The best policy of the evaluations during training, written beside `save_path`.
 BEST_NAME = "best.keras"
@@ -105,6 +119,17 @@ def _is_ray_address(value) -> bool:
     return bool(host.strip("[]")) and port.isdigit() and 0 < int(port) < 65536
 
 
+def _is_json_object(value) -> bool:
+    """A dict with string keys that JSON writes and reads back unchanged (lists for tuples)."""
+    if not (isinstance(value, dict) and all(isinstance(key, str) for key in value)):
+        return False
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def _option(default, rule: Rule, help: str, none: str = "") -> dataclasses.Field:
     """A `TrainConfig` field.
 
@@ -137,7 +162,25 @@ class TrainConfig:
     env: str = _option(
         "CartPole-v1",
         Rule(lambda value: isinstance(value, str) and bool(value), "a Gymnasium id"),
-        "Gymnasium environment id. Observations: a flat Box. Actions: Discrete or a flat Box.",
+        "Gymnasium environment id, or `module:EnvId` to import `module` (which registers "
+        "EnvId) first. Observations: a flat Box or an image Box [height, width, channels]. "
+        "Actions: Discrete or a flat Box.",
+    )
+    env_kwargs: dict | None = _option(  # noqa: RUF009 (a field whose default is None)
+        None,
+        _or_none(Rule(_is_json_object, "a JSON object (a dict of string keys and JSON values)")),
+        "Keyword arguments of `gymnasium.make`, a JSON object such as "
+        "`'{\"continuous\": true}'` (a dict in Python); recorded with the run and the policy.",
+        none="none",
+    )
+    preset: str | None = _option(
+        None,
+        _or_none(_one_of(PRESETS)),
+        "Gymnasium wrappers on each env, the same in training, evaluation and video: `none`; "
+        "`atari`: AtariPreprocessing (84×84 grayscale, frame skip 4, noop starts) and "
+        "FrameStackObservation (4); `flatten`: FlattenObservation (Dict, Tuple or Discrete "
+        "observations to a vector).",
+        none="`atari` for `ALE/` ids, else `none`",
     )
     seed: int = _option(
         0,
@@ -170,8 +213,16 @@ class TrainConfig:
             ),
             "a tuple of positive integers",
         ),
-        "Widths of the tanh hidden layers, a comma list such as `64,64` (a tuple in Python); "
-        "empty (`--hidden_sizes=`) for a linear policy.",
+        "Widths of the hidden Dense layers (tanh; ReLU after convolutions), a comma list such "
+        "as `64,64` (a tuple in Python); empty (`--hidden_sizes=`) for none.",
+    )
+    torso: str = _option(
+        "auto",
+        _one_of(TORSOS),
+        "The layers before `--hidden_sizes`: `mlp` (images flattened); for images "
+        "[height, width, channels], `minatar` (one 3×3 convolution of 16) or `nature` (the "
+        "DQN convolutions, images >= 36×36), then ReLU Dense layers; `auto`: `mlp` for "
+        "vectors, else `nature` from 36×36 up and `minatar` below.",
     )
     update: str = _option(
         "batch",
@@ -251,7 +302,8 @@ class TrainConfig:
         None,
         _or_none(Rule(lambda value: isinstance(value, str) and bool(value), "a folder path")),
         "Run folder for TensorBoard events, `episodes.csv`, `config.json` and checkpoints.",
-        none="a new folder `runs/<env>__seed<seed>__<date-time>` (in Python: none, no files)",
+        none="a new folder `runs/<env>__seed<seed>__<date-time>`, <env> with characters other "
+        "than letters, digits, `.` and `-` as `_` (in Python: none, no files)",
     )
     checkpoint_every: int = _option(
         50_000,
@@ -299,6 +351,10 @@ class TrainConfig:
             rule = field.metadata["rule"]
             if not rule.check(getattr(self, field.name)):
                 self._reject(field.name, rule.allowed)
+        # A copy as config.json reads back (tuples become lists), None for no kwargs, so a
+        # resumed run compares equal and the caller's dict can change without changing this.
+        kwargs = json.loads(json.dumps(self.env_kwargs)) if self.env_kwargs else None
+        object.__setattr__(self, "env_kwargs", kwargs)
         # Rules across fields, each naming the field that a user most likely got wrong.
         if self.workers > self.episodes_per_update:
             self._reject(
@@ -357,8 +413,10 @@ class TrainConfig:
 
     @classmethod
     def for_env(cls, env: str = "CartPole-v1", **overrides) -> "TrainConfig":
-        """The config for `env`: generic defaults, then ENV_DEFAULTS[env], then `overrides`."""
-        return cls(env=env, **{**ENV_DEFAULTS.get(env, {}), **overrides})
+        """The config for `env`: generic defaults, then ENV_DEFAULTS[env] (for "module:EnvId",
+        those of EnvId), then `overrides`."""
+        registered = env.rpartition(":")[2]
+        return cls(env=env, **{**ENV_DEFAULTS.get(registered, {}), **overrides})
 
     @property
     def resolved_num_envs(self) -> int:
@@ -415,6 +473,30 @@ def parse_hidden_sizes(text: str) -> tuple[int, ...]:
             field="hidden_sizes",
         )
     return tuple(int(item) for item in items)
+
+
+def parse_env_kwargs(text: str) -> dict | None:
+    """Parses the JSON object of --env_kwargs; "" gives None (no kwargs).
+
+    Raises:
+        InputError: text that is not JSON, or JSON that is not an object.
+    """
+    if not text.strip():
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InputError(
+            f"must be a JSON object such as '{{\"continuous\": true}}'; got {text!r} ({error})",
+            field="env_kwargs",
+        ) from None
+    if not isinstance(value, dict):
+        raise InputError(
+            f"must be a JSON object such as '{{\"continuous\": true}}'; got {text!r}, a JSON "
+            f"{type(value).__name__}",
+            field="env_kwargs",
+        )
+    return value
 
 
 def default_text(field: dataclasses.Field, per_env: str = "per env") -> str:

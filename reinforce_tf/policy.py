@@ -1,9 +1,10 @@
 """The policy π(a|s, θ) as a plain Keras 3 functional model, and acting with it.
 
-Shapes: B = batch of states, O = observation size, A = discrete actions, D = action dims.
+Shapes: B = batch of states, O = observation size, A = discrete actions, D = action dims;
+images are [H, W, C] (height, width, channels last, as Gymnasium returns them).
 
-The model maps observations [B, O] to the distribution's parameters, in the form a user of
-the saved file wants:
+The model maps observations [B, O] (or images [B, H, W, C]) to the distribution's
+parameters, in the form a user of the saved file wants:
 - Discrete(A): action probabilities [B, A] (a Softmax over the layer named "logits");
 - Box(D): {"mean": [B, D], "std": [B, D]}; σ = exp(log σ) with log σ a learned,
   state-independent vector (the bias of the layer named "log_std").
@@ -12,7 +13,18 @@ Only built-in layers and `keras.ops` are used, so the file loads with plain
 pre-softmax logits (or μ, log σ) through `distribution_model`, so ln π comes from a
 log-softmax, never from log(softmax).
 
-Observation normalisation (optional) is the model's first layer, a built-in
+The torso turns an observation into features for the head:
+- "mlp": tanh Dense layers of `hidden_sizes` (flat vectors; images are flattened first);
+- "minatar": one ReLU 3×3 convolution of 16 filters (Young & Tian 2019, MinAtar), Flatten,
+  then ReLU Dense layers of `hidden_sizes`;
+- "nature": ReLU convolutions 32 8×8/4, 64 4×4/2, 64 3×3/1 (Mnih et al. 2015), Flatten,
+  then ReLU Dense layers of `hidden_sizes`; images of at least 36×36.
+An image's first layer is a built-in `Rescaling` named "pixels" that takes the raw frames
+(uint8 or bool kept as such, else float32) and maps each pixel from the Box's [low, high] to
+[0, 1] (x ↦ (x − low)/(high − low); uint8 frames in [0, 255] ↦ x/255), when those bounds
+are finite and the same for every pixel; otherwise it only casts to float32.
+
+Observation normalisation (optional, flat vectors only) is the model's first layer, a built-in
 `keras.layers.Normalization` named "observation_normalization": s ↦ (s − μ) / max(σ, 1e-7)
 per observation dimension. Its non-trainable variables (mean μ, variance σ², count n) hold
 running statistics over every observation seen (`update_observation_statistics`), so the
@@ -27,32 +39,113 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from reinforce_tf.config import TORSOS
 from reinforce_tf.distributions import Categorical, DiagGaussian
 from reinforce_tf.errors import InputError
 
 Distribution = Categorical | DiagGaussian
 
 NORMALIZER = "observation_normalization"
+PIXELS = "pixels"
+
+# (filters, kernel size, stride) of each ReLU convolution of a torso, with "valid" padding.
+CONVOLUTIONS = {
+    "mlp": (),
+    "minatar": ((16, 3, 1),),  # Young & Tian 2019
+    "nature": ((32, 8, 4), (64, 4, 2), (64, 3, 1)),  # Mnih et al. 2015
+}
+# Observation spaces that Gymnasium's FlattenObservation (--preset=flatten) makes a vector.
+_FLATTENABLE = (
+    gym.spaces.Dict,
+    gym.spaces.Tuple,
+    gym.spaces.Discrete,
+    gym.spaces.MultiDiscrete,
+    gym.spaces.MultiBinary,
+)
 
 
 def check_spaces(observation_space: gym.Space, action_space: gym.Space) -> None:
-    """Accepts flat Box observations and Discrete or flat Box actions.
+    """Accepts flat Box observations or Box images [H, W, C], and Discrete or flat Box
+    actions.
 
     Raises:
-        InputError: naming the unsupported space.
+        InputError: naming the unsupported space and, where one exists, the way to use it.
     """
-    if not (isinstance(observation_space, gym.spaces.Box) and len(observation_space.shape) == 1):
+    if isinstance(observation_space, _FLATTENABLE):
         raise InputError(
-            f"observation space {observation_space} is not supported; a flat Box (a vector) "
-            "is needed (image and dict observations are not supported yet)",
+            f"observation space {observation_space} is not supported as it is; --preset=flatten "
+            "makes it a flat vector (Gymnasium's FlattenObservation wrapper)",
+            field="env",
+        )
+    if not isinstance(observation_space, gym.spaces.Box):
+        raise InputError(
+            f"observation space {observation_space} is not supported; a Box is needed (a flat "
+            "vector, or an image [height, width, channels])",
+            field="env",
+        )
+    if len(observation_space.shape) not in (1, 3):
+        raise InputError(
+            f"observation space {observation_space} is not supported: a Box of rank "
+            f"{len(observation_space.shape)}; a flat vector or an image [height, width, "
+            "channels] is needed (gymnasium.wrappers.ReshapeObservation can add a channel "
+            "axis; --preset=flatten makes it a vector)",
             field="env",
         )
     flat_box = isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1
+    if isinstance(action_space, (gym.spaces.MultiDiscrete, gym.spaces.MultiBinary)):
+        raise InputError(
+            f"action space {action_space} is not supported: one categorical (or Bernoulli) per "
+            "dimension is not implemented; Discrete or a flat Box is needed",
+            field="env",
+        )
     if not (isinstance(action_space, gym.spaces.Discrete) or flat_box):
         raise InputError(
             f"action space {action_space} is not supported; Discrete or a flat Box is needed",
             field="env",
         )
+
+
+def observation_dtype(observation_space: gym.spaces.Box) -> np.dtype:
+    """The dtype the policy takes and the rollout stores: uint8 and bool as the env gives
+    them (a quarter of float32's bytes, or less), anything else as float32."""
+    dtype = np.dtype(observation_space.dtype)
+    return dtype if dtype in (np.dtype(np.uint8), np.dtype(bool)) else np.dtype(np.float32)
+
+
+def resolved_torso(observation_space: gym.spaces.Box, torso: str = "auto") -> str:
+    """`torso`, or for "auto": "mlp" for flat vectors, "nature" for images of at least
+    36×36 pixels, else "minatar"."""
+    if torso != "auto":
+        return torso
+    if len(observation_space.shape) == 1:
+        return "mlp"
+    big = min(observation_space.shape[:2]) >= min_image_side("nature")
+    return "nature" if big else "minatar"
+
+
+def min_image_side(torso: str) -> int:
+    """The smallest height (and width) for which `torso`'s valid convolutions leave an
+    output: s_out = ⌊(s − k)/stride⌋ + 1 ≥ 1, taken back through the layers (36 for nature,
+    3 for minatar, 1 for mlp)."""
+    side = 1
+    for _, kernel, stride in reversed(CONVOLUTIONS[torso]):
+        side = (side - 1) * stride + kernel
+    return side
+
+
+def torso_size(observation_space: gym.spaces.Box, torso: str = "auto") -> tuple[int, int]:
+    """(weights of the torso's convolutions, size of the features they hand to the Dense
+    layers): (0, O) for a flat vector, (0, H·W·C) for an image under "mlp"."""
+    torso = resolved_torso(observation_space, torso)
+    if len(observation_space.shape) == 1:
+        return 0, int(observation_space.shape[0])
+    height, width, channels = observation_space.shape
+    weights = 0
+    for filters, kernel, stride in CONVOLUTIONS[torso]:
+        weights += (kernel * kernel * channels + 1) * filters
+        height, width = (height - kernel) // stride + 1, (width - kernel) // stride + 1
+        channels = filters
+    return weights, max(height, 0) * max(width, 0) * channels
 
 
 def build_policy(
@@ -62,23 +155,37 @@ def build_policy(
     *,
     seed: int = 0,
     normalize_observations: bool = False,
+    torso: str = "auto",
 ) -> keras.Model:
-    """Builds π(·|s, θ): [normalisation], tanh MLP with `hidden_sizes`, distribution head.
+    """Builds π(·|s, θ): [normalisation], the torso (see the module docstring) with
+    `hidden_sizes`, distribution head.
 
     The output layer starts with weights 100× smaller than Glorot's, so the first policy
     is close to uniform (Discrete) or to N(0, I) (Box). The normalisation starts as the
     identity (μ = 0, σ² = 1, n = 0).
 
     Raises:
-        InputError: an unsupported space.
+        InputError: an unsupported space; a convolutional torso for flat vectors, or for
+            images smaller than it needs; observation normalisation of images.
     """
     check_spaces(observation_space, action_space)
     seeds = itertools.count(1000 * seed)  # a distinct initializer seed per layer
-    observation = keras.Input(observation_space.shape, name="observation", dtype="float32")
+    observation = _observation_input(observation_space)
     normalized = observation
-    if normalize_observations:
-        normalized = keras.layers.Normalization(name=NORMALIZER)(observation)
-    features = _tanh_layers(normalized, hidden_sizes, seeds)
+    if len(observation_space.shape) == 3:
+        if normalize_observations:
+            raise InputError(
+                "must be off for image observations: the policy already scales each pixel to "
+                f"[0, 1] (its {PIXELS!r} layer); got True",
+                field="normalize_observations",
+            )
+        features = _image_torso(observation, observation_space, torso, hidden_sizes, seeds)
+        normalized = features
+    else:
+        _check_torso(observation_space, torso)
+        if normalize_observations:
+            normalized = keras.layers.Normalization(name=NORMALIZER)(observation)
+        features = _tanh_layers(normalized, hidden_sizes, seeds)
     small = _small_initializer(next(seeds))
     if isinstance(action_space, gym.spaces.Discrete):
         logits = keras.layers.Dense(int(action_space.n), kernel_initializer=small, name="logits")(
@@ -97,17 +204,29 @@ def build_policy(
 
 
 def build_value(
-    policy: keras.Model, hidden_sizes: Sequence[int] = (32,), *, seed: int = 0
+    policy: keras.Model,
+    hidden_sizes: Sequence[int] = (32,),
+    *,
+    seed: int = 0,
+    observation_space: gym.spaces.Box | None = None,
+    torso: str = "auto",
 ) -> keras.Model:
     """Builds the state-value network v̂(s, w): observations [B, O] → values [B, 1].
 
-    A tanh MLP with `hidden_sizes` and a linear output. When `policy` normalises its
-    observations, v̂ reads them through the policy's normalisation statistics (shared, not
-    copied; they stay the policy's variables, not v̂'s weights).
+    A tanh MLP with `hidden_sizes` and a linear output; for images (`observation_space`
+    then needed), its own `torso` as the policy's, with its own weights. When `policy`
+    normalises its observations, v̂ reads them through the policy's normalisation
+    statistics (shared, not copied; they stay the policy's variables, not v̂'s weights).
     """
     seeds = itertools.count(1000 * seed + 500)  # distinct from the policy's seeds
-    observation = keras.Input(policy.input_shape[1:], name="observation", dtype="float32")
-    features = _tanh_layers(_normalized(policy, observation), hidden_sizes, seeds)
+    if len(policy.input_shape) == 4:
+        if observation_space is None:
+            raise ValueError("an image policy's value network needs its observation_space")
+        observation = _observation_input(observation_space)
+        features = _image_torso(observation, observation_space, torso, hidden_sizes, seeds)
+    else:
+        observation = keras.Input(policy.input_shape[1:], name="observation", dtype="float32")
+        features = _tanh_layers(_normalized(policy, observation), hidden_sizes, seeds)
     value = keras.layers.Dense(1, kernel_initializer=_small_initializer(next(seeds)))(features)
     return keras.Model(observation, value, name="value")
 
@@ -156,8 +275,11 @@ def _parameter_outputs(policy: keras.Model):
         gaussian = {name: layers[name].output for name in ("mean", "log_std") if name in layers}
     except (AttributeError, ValueError):  # Sequential, subclassed, or a shared layer
         refuse("it is not a functional Keras model with one input and defined outputs")
-    if not (_is_batch_of_vectors(observation) and "float" in str(observation.dtype)):
-        refuse("its input must be one float tensor [batch, observation size]")
+    if not _is_observation_input(observation):
+        refuse(
+            "its input must be one float tensor [batch, observation size] (or an image "
+            "[batch, height, width, channels] of floats, uint8 or bool)"
+        )
     if logits is not None:
         if not (_is_batch_of_vectors(logits) and _is_batch_of_vectors(output)):
             refuse("its 'logits' layer and its output must be [batch, actions] tensors")
@@ -178,6 +300,21 @@ def _parameter_outputs(policy: keras.Model):
             )
         return gaussian
     refuse("it has no layer named 'logits' (discrete actions) or 'mean' and 'log_std' (Box)")
+
+
+def _is_observation_input(tensor) -> bool:
+    """A single symbolic input [None, O] of floats, or [None, H, W, C] of floats, uint8 or
+    bool, its sizes known."""
+    shape = getattr(tensor, "shape", None)
+    dtype = str(getattr(tensor, "dtype", ""))
+    if _is_batch_of_vectors(tensor):
+        return "float" in dtype
+    return (
+        isinstance(tensor, keras.KerasTensor)
+        and len(shape) == 4
+        and all(isinstance(size, int) for size in shape[1:])
+        and ("float" in dtype or dtype in ("uint8", "bool"))
+    )
 
 
 def _is_batch_of_vectors(tensor) -> bool:
@@ -247,6 +384,76 @@ def _tanh_layers(features, hidden_sizes: Sequence[int], seeds):
     return features
 
 
+def _observation_input(observation_space: gym.spaces.Box):
+    """The model's input [B, *shape], of the dtype the rollout stores (`observation_dtype`)."""
+    dtype = observation_dtype(observation_space).name
+    return keras.Input(observation_space.shape, name="observation", dtype=dtype)
+
+
+def _check_torso(observation_space: gym.spaces.Box, torso: str) -> None:
+    """Raises `InputError` (field torso) when `torso` cannot read `observation_space`."""
+    shape = observation_space.shape
+    if torso not in TORSOS:
+        raise InputError(f"must be one of {', '.join(TORSOS)}; got {torso!r}", field="torso")
+    if len(shape) == 1 and torso not in ("auto", "mlp"):
+        raise InputError(
+            f"must be auto or mlp for flat observations (the env's are {observation_space}); "
+            f"the {torso} torso convolves images [height, width, channels]; got {torso!r}",
+            field="torso",
+        )
+    if len(shape) == 3:
+        side = min_image_side(resolved_torso(observation_space, torso))
+        if min(shape[:2]) < side:
+            raise InputError(
+                f"the {resolved_torso(observation_space, torso)} torso needs images of at least "
+                f"{side}×{side} pixels; the env's are {shape[0]}×{shape[1]} "
+                f"({observation_space}); use --torso=minatar or --torso=mlp",
+                field="torso",
+            )
+
+
+def _pixel_scale(observation_space: gym.spaces.Box) -> tuple[float, float]:
+    """(scale, offset) mapping [low, high] to [0, 1]: 1/(high − low) and −low/(high − low)
+    when the bounds are finite and the same for every pixel, else (1, 0)."""
+    low = np.asarray(observation_space.low, np.float64)
+    high = np.asarray(observation_space.high, np.float64)
+    uniform = low.min() == low.max() and high.min() == high.max()
+    if not (uniform and np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
+        return 1.0, 0.0
+    span = float(high.flat[0] - low.flat[0])
+    if span <= 0:
+        return 1.0, 0.0
+    return 1.0 / span, -float(low.flat[0]) / span
+
+
+def _image_torso(observation, observation_space, torso: str, hidden_sizes, seeds):
+    """Raw frames [B, H, W, C] → features [B, F]: Rescaling, the torso's ReLU convolutions,
+    Flatten, then Dense layers of `hidden_sizes` (ReLU after convolutions, else tanh)."""
+    _check_torso(observation_space, torso)
+    torso = resolved_torso(observation_space, torso)
+    scale, offset = _pixel_scale(observation_space)
+    features = keras.layers.Rescaling(scale, offset, name=PIXELS)(observation)
+    for filters, kernel, stride in CONVOLUTIONS[torso]:
+        features = keras.layers.Conv2D(
+            filters,
+            kernel,
+            strides=stride,
+            activation="relu",
+            # He's initialisation keeps a ReLU stack's activations at unit scale.
+            kernel_initializer=keras.initializers.HeUniform(seed=next(seeds)),
+        )(features)
+    features = keras.layers.Flatten()(features)
+    if torso == "mlp":
+        return _tanh_layers(features, hidden_sizes, seeds)
+    for width in hidden_sizes:
+        features = keras.layers.Dense(
+            width,
+            activation="relu",
+            kernel_initializer=keras.initializers.HeUniform(seed=next(seeds)),
+        )(features)
+    return features
+
+
 def _small_initializer(seed: int) -> keras.initializers.Initializer:
     return keras.initializers.VarianceScaling(1e-4, "fan_avg", "uniform", seed=seed)
 
@@ -265,7 +472,8 @@ def make_actor(
     seed: int = 0,
     rng: tf.random.Generator | None = None,
 ) -> Callable[[np.ndarray], np.ndarray]:
-    """A compiled act function: observations [B, O] → actions [B] or [B, D] (NumPy).
+    """A compiled act function: observations [B, O] (or images [B, H, W, C], in the dtype
+    the policy takes) → actions [B] or [B, D] (NumPy).
 
     One `tf.function` call acts for all B envs; its input signature has B = None, so it is
     traced once for every batch size (XLA compiles once per batch size seen). Sampled
@@ -274,15 +482,16 @@ def make_actor(
     """
     parameters = distribution_model(policy)
     rng = tf.random.Generator.from_seed(seed) if rng is None else rng
-    (obs_size,) = policy.input_shape[1:]
+    shape = policy.input_shape[1:]
+    dtype = tf.as_dtype(policy.input.dtype)  # float32; uint8 or bool for raw frames
 
     # XLA-compiled, and called through its traced graph to skip tf.function's per-call
     # argument checks: acting is most of the training loop, and this is the fastest act()
     # call of the variants docs/benchmarks.md compares.
-    @tf.function(input_signature=[tf.TensorSpec([None, obs_size], tf.float32)], jit_compile=True)
+    @tf.function(input_signature=[tf.TensorSpec([None, *shape], dtype)], jit_compile=True)
     def act(observations):
         distribution = make_distribution(parameters(observations, training=False))
         return distribution.mode() if greedy else distribution.sample(rng)
 
     graph = act.get_concrete_function()
-    return lambda observations: graph(tf.constant(observations, tf.float32)).numpy()
+    return lambda observations: graph(tf.constant(observations, dtype)).numpy()

@@ -9,12 +9,20 @@ import numpy as np
 from absl import app, flags
 
 from reinforce_tf import evaluate, load_policy
-from reinforce_tf.training.evaluate import check_video_dir, record_video, recorded_env
+from reinforce_tf.training.evaluate import (
+    check_video_dir,
+    record_video,
+    recorded_env,
+    recorded_env_options,
+)
 from reinforce_tf.training.saving import load_metadata
 
 _POLICY = flags.DEFINE_string("policy", "policy.keras", "The .keras policy file to load.")
 _ENV = flags.DEFINE_string(
-    "env", None, "Gymnasium environment id. Default: the env the policy was trained on."
+    "env",
+    None,
+    "Gymnasium environment id (or module:EnvId). Default: the env the policy was trained on, "
+    "made with the env_kwargs and wrapper preset it was trained with.",
 )
 _EPISODES = flags.DEFINE_integer("episodes", 20, "Episodes to run (> 0).")
 _GREEDY = flags.DEFINE_bool(
@@ -52,6 +60,8 @@ def _evaluate() -> tuple[str, np.ndarray]:
     if not env_id:
         raise _cli.InputError("the policy file does not record its env; pass --env", "env")
     options = {"greedy": _GREEDY.value, "seed": _SEED.value, "trained_on": note}
+    if env_id == recorded_env(note):  # the env it was trained on, made as it was then
+        options.update(recorded_env_options(note))
     if _VIDEO_DIR.value:
         returns = record_video(policy, env_id, _EPISODES.value, _VIDEO_DIR.value, **options)
         print(f"videos saved in {_VIDEO_DIR.value}")

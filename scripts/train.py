@@ -3,6 +3,7 @@
 python scripts/train.py                                   # CartPole-v1 → policy.keras
 python scripts/train.py --env=Acrobot-v1 --seed=3 --save_path=/tmp/acrobot.keras
 python scripts/train.py --resume --logdir=runs/CartPole-v1__seed0__20250101-120000
+PYTHONPATH=. python scripts/train.py --env=mygame:Toy-v0 --env_kwargs='{"size": 5}'
 
 Exit status: 0 done; 1 training stopped by non-finite numbers or a failing env (the message
 names the step; the last good checkpoint is kept); 2 bad input; 130 stopped by Ctrl-C or
@@ -20,7 +21,7 @@ from absl import app, flags, logging
 
 from reinforce_tf import config as config_lib
 from reinforce_tf import train
-from reinforce_tf.training.run_folder import load_run_config
+from reinforce_tf.training.run_folder import default_run_folder, load_run_config
 
 # The flag of each field type; a tuple of ints is a comma string such as "64,64".
 _DEFINE_BY_TYPE = {
@@ -29,6 +30,7 @@ _DEFINE_BY_TYPE = {
     float: flags.DEFINE_float,
     bool: flags.DEFINE_bool,
     tuple[int, ...]: flags.DEFINE_string,
+    dict: flags.DEFINE_string,  # a JSON object, such as '{"continuous": true}'
 }
 
 
@@ -88,6 +90,8 @@ def _train():
     }
     if "hidden_sizes" in given:
         given["hidden_sizes"] = config_lib.parse_hidden_sizes(given["hidden_sizes"])
+    if "env_kwargs" in given:
+        given["env_kwargs"] = config_lib.parse_env_kwargs(given["env_kwargs"])
     if _RESUME.value:
         if _LOGDIR.value is None:
             raise _cli.InputError("needs --logdir, the run folder to continue", field="resume")
@@ -98,8 +102,7 @@ def _train():
     else:
         config = config_lib.TrainConfig.for_env(_ENV.value, **given)
         if config.logdir is None:
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            folder = f"runs/{config.env}__seed{config.seed}__{stamp}"
+            folder = default_run_folder(config.env, config.seed, time.strftime("%Y%m%d-%H%M%S"))
             config = dataclasses.replace(config, logdir=folder)
     print(f"training on {config.env} with {config}", flush=True)
     return train(config)

@@ -18,9 +18,18 @@ os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
 
 def run_script(
-    name: str, *args: str, cwd: Path, timeout: float = 300, folder: str = "scripts"
+    name: str,
+    *args: str,
+    cwd: Path,
+    timeout: float = 300,
+    folder: str = "scripts",
+    pythonpath: str | None = None,
 ) -> subprocess.CompletedProcess:
-    """Runs `python <folder>/<name> args...` in `cwd` and returns the finished process."""
+    """Runs `python <folder>/<name> args...` in `cwd` and returns the finished process;
+    `pythonpath` goes before the inherited PYTHONPATH (e.g. "." for a user's env module)."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    if pythonpath is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [pythonpath, env.get("PYTHONPATH")]))
     return subprocess.run(
         [sys.executable, str(REPO / folder / name), *args],
         check=False,
@@ -28,7 +37,7 @@ def run_script(
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        env=env,
     )
 
 

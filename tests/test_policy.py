@@ -14,6 +14,8 @@ from reinforce_tf.policy import (
     build_value,
     distribution_model,
     make_actor,
+    min_image_side,
+    torso_size,
     update_observation_statistics,
 )
 from reinforce_tf.training.evaluate import check_fits
@@ -62,9 +64,9 @@ def test_actor_samples_and_greedy_mode():
     [
         (gym.spaces.Tuple([BOX4, BOX4]), gym.spaces.Discrete(2), "Tuple"),
         (
-            gym.spaces.Box(0, 255, (8, 8, 3), np.uint8),
+            gym.spaces.Box(0, 255, (8, 8), np.uint8),  # an image without its channel axis
             gym.spaces.Discrete(2),
-            "Box(0, 255, (8, 8, 3)",
+            "Box(0, 255, (8, 8)",
         ),
         (gym.spaces.Discrete(5), gym.spaces.Discrete(2), "Discrete(5)"),
         (BOX4, gym.spaces.MultiDiscrete([2, 3]), "MultiDiscrete"),
@@ -160,9 +162,9 @@ def _not_policies():
             _functional([first, second], keras.layers.Dense(2, name="logits")(joined)),
             "one float tensor",
         ),
-        "image input": (
+        "image input, image logits": (
             _functional(image, keras.layers.Dense(2, name="logits")(image)),
-            "one float tensor",
+            "'logits' layer and its output must be [batch, actions]",
         ),
         "logits not the output's shape": (
             _functional(vector, keras.layers.Dense(5)(logits)),
@@ -243,3 +245,57 @@ def test_value_network_reads_the_policy_statistics():
     assert len(value.weights) == 2  # the statistics stay the policy's variables
     update_observation_statistics(policy, np.array([[-1.0] * 4, [3.0] * 4]))  # μ 1, σ 2
     np.testing.assert_allclose(value(np.full((1, 4), 3.0)), [[4.0]], rtol=1e-6)
+
+
+FRAMES = gym.spaces.Box(0, 255, (8, 8, 1), np.uint8)
+
+
+def test_image_policy_is_rescaling_then_convolutions_of_built_in_layers(tmp_path):
+    policy = build_policy(FRAMES, gym.spaces.Discrete(2), (16,), seed=1)
+    assert policy.input.dtype == "uint8"  # raw frames in
+    pixels = policy.get_layer("pixels")
+    assert (pixels.scale, pixels.offset) == (pytest.approx(1 / 255), pytest.approx(0.0))
+    # auto → minatar on 8×8: conv 3·3·1·16 + 16 = 160, Flatten 6·6·16 = 576,
+    # Dense 576·16 + 16 = 9,232, logits 16·2 + 2 = 34: 9,426 weights.
+    assert policy.count_params() == 9_426
+    assert torso_size(FRAMES) == (160, 576)
+    frames = np.random.default_rng(0).integers(0, 256, (5, 8, 8, 1)).astype(np.uint8)
+    expected = policy(frames).numpy()
+    # The same numbers from float frames scaled by hand: the first layer is x/255.
+    scaled = keras.Model(policy.get_layer("pixels").output, policy.output)
+    np.testing.assert_allclose(scaled(frames / 255.0), expected, rtol=1e-5)
+    path = save_policy(policy, tmp_path / "image.keras", {})
+    np.testing.assert_allclose(outputs_in_plain_keras(path, frames, tmp_path), expected, rtol=1e-6)
+    actions = make_actor(policy, greedy=True)(frames)
+    np.testing.assert_array_equal(actions, expected.argmax(axis=1))
+
+
+def test_torso_sizes_and_refusals():
+    atari = gym.spaces.Box(0, 255, (84, 84, 4), np.uint8)
+    # nature: (8·8·4 + 1)·32 + (4·4·32 + 1)·64 + (3·3·64 + 1)·64 = 77,984 weights;
+    # 84 → 20 → 9 → 7, so 7·7·64 = 3,136 features.
+    assert torso_size(atari) == (77_984, 3_136)
+    assert (min_image_side("nature"), min_image_side("minatar")) == (36, 3)
+    discrete = gym.spaces.Discrete(2)
+    build_policy(gym.spaces.Box(0, 255, (36, 36, 1), np.uint8), discrete, (), torso="nature")
+    with pytest.raises(InputError, match="torso: the nature torso needs images of at least 36"):
+        build_policy(gym.spaces.Box(0, 255, (35, 40, 1), np.uint8), discrete, (), torso="nature")
+    with pytest.raises(InputError, match="torso: the minatar torso needs .* 3×3 pixels"):
+        build_policy(gym.spaces.Box(0, 255, (2, 9, 1), np.uint8), discrete, ())
+    with pytest.raises(InputError, match="torso: must be auto or mlp for flat observations"):
+        build_policy(BOX4, discrete, (), torso="minatar")
+    with pytest.raises(InputError, match="normalize_observations: must be off for image"):
+        build_policy(FRAMES, discrete, (), normalize_observations=True)
+    # Float frames in [-1, 1] map to [0, 1]: x/2 + 1/2; unbounded ones pass as they are.
+    signed = build_policy(gym.spaces.Box(-1.0, 1.0, (4, 4, 2)), discrete, ())
+    assert (signed.get_layer("pixels").scale, signed.get_layer("pixels").offset) == (0.5, 0.5)
+    free = build_policy(gym.spaces.Box(-np.inf, np.inf, (4, 4, 2)), discrete, ())
+    assert (free.get_layer("pixels").scale, free.get_layer("pixels").offset) == (1.0, 0.0)
+
+
+def test_image_value_network_has_its_own_torso():
+    policy = build_policy(FRAMES, gym.spaces.Discrete(2), (16,))
+    value = build_value(policy, (16,), observation_space=FRAMES)
+    assert value.input.dtype == "uint8"
+    assert value.count_params() == 160 + 9_232 + 17  # the torso, Dense 16, and v̂ = 16 + 1
+    assert not {id(w) for w in value.weights} & {id(w) for w in policy.weights}

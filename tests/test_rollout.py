@@ -6,6 +6,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
+from reinforce_tf.policy import build_policy, make_actor
 from reinforce_tf.training.envs import make_vector_env
 from reinforce_tf.training.rollout import RolloutCollector, buffer_bytes, collection_rows
 
@@ -258,3 +259,38 @@ def test_collection_rows_are_bounded_by_the_time_limit_and_by_the_budget():
     # float32 observation (1) and action index: 4 + 4 + 4 + 1 + 1 + 4 + 8 = 26 bytes per env.
     space = gym.spaces.Box(0.0, 1.0, (1,), np.float32)
     assert buffer_bytes(10, 3, space, gym.spaces.Discrete(2)) == 10 * 3 * 26
+    # uint8 frames are stored as uint8: 84·84·4 = 28,224 bytes, + 22 → 28,246 per env, a
+    # quarter of float32's; bool frames one byte per entry too.
+    frames = gym.spaces.Box(0, 255, (84, 84, 4), np.uint8)
+    assert buffer_bytes(10, 3, frames, gym.spaces.Discrete(6)) == 10 * 3 * 28_246
+    bits = gym.spaces.Box(0, 1, (10, 10, 4), bool)
+    assert buffer_bytes(1, 1, bits, gym.spaces.Discrete(3)) == 400 + 22
+
+
+def test_uint8_frames_are_stored_as_uint8():
+    env = gym.vector.SyncVectorEnv([FramesEnv] * 2)
+    policy = build_policy(env.single_observation_space, env.single_action_space, ())
+    rollout = RolloutCollector(env, make_actor(policy, seed=0), 0).collect(2)
+    assert rollout.observations.dtype == np.uint8
+    assert rollout.observations.shape[1:] == (2, 3, 3, 1)
+    # FramesEnv shows frame t filled with 10·t: step t of each episode stored exactly.
+    valid = rollout.valid[:, 0]
+    np.testing.assert_array_equal(
+        rollout.observations[valid, 0, 0, 0, 0], 10 * rollout.time_steps[valid, 0]
+    )
+
+
+class FramesEnv(gym.Env):
+    """3×3×1 uint8 frames of value 10·t; episodes of 3 steps."""
+
+    observation_space = gym.spaces.Box(0, 255, (3, 3, 1), np.uint8)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros((3, 3, 1), np.uint8), {}
+
+    def step(self, action):
+        self.t += 1
+        return np.full((3, 3, 1), 10 * self.t, np.uint8), 1.0, False, self.t == 3, {}

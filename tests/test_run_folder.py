@@ -7,6 +7,7 @@ import fcntl
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -158,6 +159,30 @@ def test_resume_refuses_a_different_run_or_nothing_to_resume(tmp_path):
     episodes = read_episodes(tmp_path / "run" / "episodes.csv")
     np.testing.assert_array_equal(episodes["episode"], np.arange(1, result.episodes + 1))
     np.testing.assert_array_equal(episodes["return"], result.episode_returns)
+
+
+def test_resume_refuses_other_env_kwargs_and_reads_configs_from_before_them(tmp_path):
+    start_run_folder(short_config(tmp_path, env_kwargs={"sutton_barto_reward": True}))
+    for kwargs, shown in (
+        (None, "None"),
+        ({"sutton_barto_reward": False}, "{'sutton_barto_reward': False}"),
+    ):
+        with pytest.raises(
+            InputError,
+            match="has env_kwargs={'sutton_barto_reward': True}, this one " + re.escape(shown),
+        ):
+            run_folder.check_run_folder(short_config(tmp_path, resume=True, env_kwargs=kwargs))
+    run_folder.check_run_folder(
+        short_config(tmp_path, resume=True, env_kwargs={"sutton_barto_reward": True})
+    )
+    # A config.json written before env_kwargs, preset and torso existed resumes as those
+    # runs ran: no kwargs, the default preset, the automatic torso.
+    path = tmp_path / "run" / "config.json"
+    saved = json.loads(path.read_text())
+    old = {k: v for k, v in saved.items() if k not in ("env_kwargs", "preset", "torso")}
+    path.write_text(json.dumps(old))
+    loaded = load_run_config(str(tmp_path / "run"))
+    assert (loaded["env_kwargs"], loaded["preset"], loaded["torso"]) == (None, None, "auto")
 
 
 def test_a_run_killed_before_its_first_checkpoint_resumes_from_step_0(tmp_path):

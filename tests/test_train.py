@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import gymnasium as gym
 import numpy as np
 import pytest
 from conftest import REPO, outputs_in_plain_keras
@@ -240,3 +241,43 @@ def test_sigterm_stops_a_long_collection_at_once(tmp_path):
     assert process.returncode == 130, err
     assert "interrupted at step 0" in out
     assert (tmp_path / "p.keras").is_file()
+
+
+class LitSide(gym.Env):
+    """8×8×1 uint8 frames with one half lit (255): action 0 for the left half, 1 for the right
+    earns reward 1. Episodes of 8 steps, so the best return is 8 and a random policy's 4."""
+
+    observation_space = gym.spaces.Box(0, 255, (8, 8, 1), np.uint8)
+    action_space = gym.spaces.Discrete(2)
+
+    def _frame(self) -> np.ndarray:
+        self.side = int(self.np_random.integers(2))
+        frame = np.zeros((8, 8, 1), np.uint8)
+        frame[:, 4 * self.side : 4 * self.side + 4] = 255
+        return frame
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self._frame(), {}
+
+    def step(self, action):
+        reward = float(action == self.side)
+        self.t += 1
+        return self._frame(), reward, False, self.t == 8, {}
+
+
+gym.register("tests/LitSide-v0", entry_point=LitSide)
+
+
+def test_image_policy_learns_and_its_file_loads_without_the_package(tmp_path):
+    path = tmp_path / "lit.keras"
+    config = TrainConfig(
+        env="tests/LitSide-v0", target_return=7.5, total_steps=20_000, save_path=str(path)
+    )
+    result = train(config, progress=None)
+    assert result.solved and result.mean_return >= 7.5  # about 1,200 steps with seed 0
+    frames = np.zeros((2, 8, 8, 1), np.uint8)
+    frames[0, :, :4], frames[1, :, 4:] = 255, 255  # left lit, right lit
+    probabilities = outputs_in_plain_keras(path, frames, tmp_path)
+    assert probabilities[0, 0] > 0.9 and probabilities[1, 1] > 0.9

@@ -1,6 +1,7 @@
 """The trainer's plumbing around the algorithm: envs in, a saved policy and a run folder out.
 
-envs.py         the vector env for a Gymnasium id; sampled actions → env actions
+envs.py         the env (single or vector) for an id, its make kwargs and wrapper preset;
+                sampled actions → env actions
 rollout.py      whole episodes from a vector env, one compiled act() call per step
 learner.py      config → agent, rollout → update: the glue every check calls too
 loop.py         train(): collect → update → log → evaluate → checkpoint → stop → save

@@ -8,9 +8,10 @@ import gymnasium as gym
 import keras
 import numpy as np
 
+from reinforce_tf.config import PRESETS
 from reinforce_tf.errors import InputError
 from reinforce_tf.policy import distribution_model, make_actor
-from reinforce_tf.training.envs import env_spec, make_vector_env, to_env_actions
+from reinforce_tf.training.envs import make_env, make_vector_env, to_env_actions
 from reinforce_tf.training.rollout import RolloutCollector
 from reinforce_tf.training.saving import nearest_existing, printable
 
@@ -30,6 +31,8 @@ def evaluate(
     greedy: bool = False,
     seed: int = 0,
     trained_on: dict | None = None,
+    env_kwargs: dict | None = None,
+    preset: str | None = None,
 ) -> np.ndarray:
     """Plays `episodes` whole episodes of `env_id` with `policy`.
 
@@ -37,6 +40,8 @@ def evaluate(
         greedy: act by the mode (argmax / mean) instead of sampling.
         trained_on: the policy file's note (`saving.load_metadata`), to name the spaces the
             policy was trained on when they do not fit.
+        env_kwargs, preset: as the policy was trained with (`envs.make_vector_env`); the
+            note records both.
 
     Returns:
         [episodes] float64 undiscounted returns.
@@ -47,7 +52,7 @@ def evaluate(
     """
     _check_episodes(episodes)
     num_envs = min(episodes, EVAL_NUM_ENVS)
-    env = make_vector_env(env_id, num_envs)
+    env = make_vector_env(env_id, num_envs, env_kwargs, preset)
     try:
         check_fits(policy, env.single_observation_space, env.single_action_space, trained_on)
         collector = RolloutCollector(env, make_actor(policy, greedy=greedy, seed=seed), seed)
@@ -65,12 +70,15 @@ def record_video(
     greedy: bool = False,
     seed: int = 0,
     trained_on: dict | None = None,
+    env_kwargs: dict | None = None,
+    preset: str | None = None,
 ) -> np.ndarray:
     """Plays `episodes` episodes in one env and saves each as an MP4 in `video_dir`.
 
-    Frames come from the env's `render_mode="rgb_array"`; Gymnasium's `RecordVideo` writes
-    them with moviepy (an extra dependency, only needed here). Episode i resets with
-    seed + i.
+    The env is `envs.make_env`'s, wrapped as in training; frames come from its
+    `render_mode="rgb_array"` (the full-size screen, not the policy's preprocessed input).
+    Gymnasium's `RecordVideo` writes them with moviepy (an extra dependency, only needed
+    here). Episode i resets with seed + i.
 
     Returns:
         [episodes] float64 undiscounted returns.
@@ -80,7 +88,7 @@ def record_video(
             written (checked before playing), or as `evaluate`.
     """
     _check_episodes(episodes)
-    env_spec(env_id)
+    make_env(env_id, env_kwargs, preset).close()  # a bad id, kwargs or space: before all else
     check_video_dir(video_dir)
     try:
         import moviepy  # noqa: F401 (RecordVideo imports it lazily, after playing)
@@ -96,14 +104,14 @@ def record_video(
         ("PYGAME_HIDE_SUPPORT_PROMPT", "1"),
     ):
         os.environ.setdefault(name, value)
-    env = gym.make(env_id, render_mode="rgb_array")
+    env = make_env(env_id, env_kwargs, preset, render_mode="rgb_array")
     try:
         check_fits(policy, env.observation_space, env.action_space, trained_on)
         env = gym.wrappers.RecordVideo(
             env,
             str(Path(video_dir)),
             episode_trigger=lambda _: True,
-            name_prefix=env_id,
+            name_prefix=re.sub(r"[^A-Za-z0-9.-]", "_", env_id),
             disable_logger=True,
         )
         act = make_actor(policy, greedy=greedy, seed=seed)
@@ -154,6 +162,35 @@ def recorded_env(note: dict) -> str | None:
     return env
 
 
+def recorded_env_options(note: dict) -> dict:
+    """The env kwargs and preset a policy file's note records, as `evaluate`'s keyword
+    arguments ({} for a note from before they were recorded).
+
+    Raises:
+        InputError: the note's kwargs are not a JSON object, or its preset is unknown; quoted
+            printable, never raw.
+    """
+    options = {}
+    kwargs, preset = note.get("env_kwargs"), note.get("preset")
+    if kwargs is not None:
+        if not (isinstance(kwargs, dict) and all(isinstance(key, str) for key in kwargs)):
+            raise InputError(
+                f"the policy file records env_kwargs {printable(repr(kwargs), 80)}, which is "
+                "not a JSON object; pass --env",
+                field="policy",
+            )
+        options["env_kwargs"] = kwargs or None
+    if preset is not None:
+        if preset not in PRESETS:
+            raise InputError(
+                f"the policy file records the preset {printable(repr(preset), 80)}, which is "
+                f"not one of {', '.join(PRESETS)}; pass --env",
+                field="policy",
+            )
+        options["preset"] = preset
+    return options
+
+
 def _play(env: gym.Env, act, seed: int) -> float:
     """One episode in a single env; its undiscounted return."""
     observation, _ = env.reset(seed=seed)
@@ -179,13 +216,13 @@ def check_fits(
             them, else the sizes read from the model.
     """
     parameters = distribution_model(policy).output  # logits, or {"mean", "log_std"}; checks
-    observation_size = policy.input_shape[-1]
+    observation_shape = tuple(policy.input_shape[1:])
     discrete = not isinstance(parameters, dict)
     action_size = (parameters if discrete else parameters["mean"]).shape[-1]
     env_discrete = isinstance(action_space, gym.spaces.Discrete)
     expected_actions = int(action_space.n) if env_discrete else action_space.shape[0]
-    if (observation_size, action_size, discrete) == (
-        observation_space.shape[0],
+    if (observation_shape, action_size, discrete) == (
+        tuple(observation_space.shape),
         expected_actions,
         env_discrete,
     ):
@@ -202,10 +239,12 @@ def check_fits(
         )
     else:
         kind = "discrete" if discrete else "continuous"
-        made = (
-            f"was made for observations of size {observation_size} and {action_size} "
-            f"action outputs ({kind})"
+        size = (
+            f"size {observation_shape[0]}"
+            if len(observation_shape) == 1
+            else f"shape {observation_shape}"
         )
+        made = f"was made for observations of {size} and {action_size} action outputs ({kind})"
     raise InputError(
         f"{made}; the env has observation space {observation_space} and action space "
         f"{action_space}",

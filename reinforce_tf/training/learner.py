@@ -27,7 +27,7 @@ def make_agent(
     initialised from `config.seed`, each with its optimizer.
 
     Raises:
-        InputError: a space the policy does not support.
+        InputError: a space the policy does not support, or a torso that cannot read it.
     """
     policy = build_policy(
         observation_space,
@@ -35,10 +35,17 @@ def make_agent(
         config.hidden_sizes,
         seed=config.seed,
         normalize_observations=config.normalize_observations,
+        torso=config.torso,
     )
     value = value_optimizer = None
     if config.baseline == "value":
-        value = build_value(policy, config.hidden_sizes, seed=config.seed)
+        value = build_value(
+            policy,
+            config.hidden_sizes,
+            seed=config.seed,
+            observation_space=observation_space,
+            torso=config.torso,
+        )
         value_optimizer = make_optimizer(config.optimizer, config.resolved_value_learning_rate)
     return Reinforce(
         policy,

@@ -38,10 +38,10 @@ import tensorflow as tf
 
 from reinforce_tf.config import TrainConfig
 from reinforce_tf.errors import InputError, TrainingError, error_reason
-from reinforce_tf.policy import make_actor
+from reinforce_tf.policy import make_actor, torso_size
 from reinforce_tf.training import progress as progress_lib
 from reinforce_tf.training.checkpoints import Counters, RunCheckpoint
-from reinforce_tf.training.envs import make_vector_env
+from reinforce_tf.training.envs import make_vector_env, resolved_preset
 from reinforce_tf.training.episode_log import EpisodeLog
 from reinforce_tf.training.evaluate import evaluate
 from reinforce_tf.training.learner import make_agent, target_return, update_from_rollout
@@ -113,7 +113,9 @@ def train(
         progress = progress_lib.for_stdout()
     # With workers, the learner's env only checks the id and gives the spaces.
     num_envs = 1 if config.workers else config.resolved_num_envs
-    env = make_vector_env(config.env, num_envs, config.vectorization)
+    env = make_vector_env(
+        config.env, num_envs, config.env_kwargs, config.preset, config.vectorization
+    )
     pool = None
     try:
         check_memory(config, env)
@@ -134,6 +136,8 @@ def train(
 
         metadata = {
             "env": config.env,
+            "env_kwargs": config.env_kwargs or {},
+            "preset": resolved_preset(config.env, config.preset),
             "observation_space": str(env.single_observation_space),
             "action_space": str(env.single_action_space),
             "config": dataclasses.asdict(config),
@@ -200,8 +204,9 @@ def _weight_bytes(config: TrainConfig, observation_space, action_space) -> int:
         if isinstance(action_space, gym.spaces.Discrete)
         else 2 * int(np.prod(action_space.shape))
     )
-    widths = [int(np.prod(observation_space.shape)), *config.hidden_sizes]
-    hidden = sum((a + 1) * b for a, b in itertools.pairwise(widths))
+    convolutions, features = torso_size(observation_space, config.torso)
+    widths = [features, *config.hidden_sizes]
+    hidden = convolutions + sum((a + 1) * b for a, b in itertools.pairwise(widths))
     weights = hidden + (widths[-1] + 1) * int(outputs)
     if config.baseline == "value":
         weights += hidden + widths[-1] + 1
@@ -332,6 +337,8 @@ def _check_rollout(rollout: Rollout, config: TrainConfig, counters: Counters, fi
     """
     valid = rollout.valid  # [T, B]
     for name, values in (("reward", rollout.rewards), ("observation", rollout.observations)):
+        if not np.issubdtype(values.dtype, np.floating):  # uint8 or bool frames are finite
+            continue
         bad = ~np.isfinite(values[valid])
         if bad.any():
             raise TrainingError(
@@ -369,6 +376,8 @@ def _evaluate(config, agent, counters, files, metadata, progress) -> None:
         config.eval_episodes,
         greedy=True,
         seed=config.seed + EVAL_SEED_OFFSET,
+        env_kwargs=config.env_kwargs,
+        preset=config.preset,
     )
     mean = float(np.mean(returns))
     files.evaluation(counters.steps, mean)

@@ -33,6 +33,7 @@ from typing import NamedTuple
 import gymnasium as gym
 import numpy as np
 
+from reinforce_tf.policy import observation_dtype
 from reinforce_tf.training.envs import to_env_actions
 
 # Steps a collection is first given room for when the env has no time limit (it doubles).
@@ -43,7 +44,8 @@ class Rollout(NamedTuple):
     """Time-major arrays of one collection.
 
     Attributes:
-        observations: [T, B, O] float32 S_t.
+        observations: [T, B, O] float32 S_t (images [T, B, H, W, C], uint8 or bool kept
+            as the env gives them: `policy.observation_dtype`).
         actions: [T, B] int32 or [T, B, D] float32 A_t as sampled (before clipping).
         rewards: [T, B] float32 R_{t+1}.
         dones: [T, B] bool, True at an episode's last step.
@@ -220,7 +222,8 @@ class _Buffers:
     ):
         self.capacity = capacity
         rows = (capacity, num_envs)
-        self.observations = np.zeros((*rows, *observation_space.shape), np.float32)
+        shape, dtype = observation_space.shape, observation_dtype(observation_space)
+        self.observations = np.zeros((*rows, *shape), dtype)
         if isinstance(action_space, gym.spaces.Discrete):
             self.actions = np.zeros(rows, np.int32)  # action indices, before `start`
         else:
@@ -233,9 +236,10 @@ class _Buffers:
 
     @staticmethod
     def row_bytes(num_envs: int, observation_space: gym.Space, action_space: gym.Space) -> int:
-        """Bytes of one row of every array: float32 observations and actions, float32
-        reward, two bools, int32 time step, float64 return so far."""
-        observation = 4 * int(np.prod(observation_space.shape))
+        """Bytes of one row of every array: observations (float32, or uint8 or bool frames),
+        float32 actions, float32 reward, two bools, int32 time step, float64 return so far."""
+        itemsize = observation_dtype(observation_space).itemsize
+        observation = itemsize * int(np.prod(observation_space.shape))
         action = 4 * int(np.prod(action_space.shape)) if action_space.shape else 4
         return num_envs * (observation + action + 4 + 1 + 1 + 4 + 8)
 

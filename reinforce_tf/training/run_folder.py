@@ -21,6 +21,7 @@ import errno
 import fcntl
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -47,9 +48,16 @@ RESUMABLE_FIELDS = frozenset(
         "ray_address",
     }
 )
-# Fields added after runs were first saved, whose defaults are what those runs did: a
-# config.json without them is read with their defaults.
-ADDED_FIELDS = ("workers", "ray_address", "vectorization")
+# Fields added after runs were first written, with the value that behaves as those runs did:
+# a config.json without them still resumes.
+ADDED_FIELDS = {
+    "env_kwargs": None,
+    "preset": None,
+    "torso": "auto",
+    "workers": 0,
+    "ray_address": None,
+    "vectorization": "sync",
+}
 # Files of a run that a new run would overwrite or mix with its own.
 _EVENTS_PATTERN = "events.out.tfevents.*"
 
@@ -57,6 +65,13 @@ _EVENTS_PATTERN = "events.out.tfevents.*"
 def config_as_json(config: TrainConfig) -> dict:
     """The config as JSON values (tuples become lists)."""
     return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+def default_run_folder(env: str, seed: int, stamp: str) -> str:
+    """runs/<env>__seed<seed>__<stamp>, the env id with every character other than a letter,
+    digit, "." or "-" written "_" ("mygame:Toy-v0" → "mygame_Toy-v0", "ALE/Pong-v5" →
+    "ALE_Pong-v5"), so any id makes one folder name."""
+    return f"runs/{re.sub(r'[^A-Za-z0-9.-]', '_', env)}__seed{seed}__{stamp}"
 
 
 def load_run_config(logdir: str) -> dict:
@@ -96,10 +111,8 @@ def _saved_json(logdir: str) -> dict:
     if not isinstance(saved, dict):
         raise damaged(f"must hold a JSON object of config fields; got a JSON {_json_kind(saved)}")
     fields = [field.name for field in dataclasses.fields(TrainConfig)]
+    saved = {**{k: v for k, v in ADDED_FIELDS.items() if k not in saved}, **saved}
     unknown = [name for name in saved if name not in fields]
-    for name in ADDED_FIELDS:
-        if name not in saved:
-            saved[name] = TrainConfig.__dataclass_fields__[name].default
     missing = [name for name in fields if name not in saved]
     if unknown:
         raise damaged(

@@ -147,7 +147,13 @@ class RolloutWorker:
         self._problem = None
         self._collector = None
         try:
-            self._env = make_vector_env(config.env, config.resolved_num_envs, config.vectorization)
+            self._env = make_vector_env(
+                config.env,
+                config.resolved_num_envs,
+                config.env_kwargs,
+                config.preset,
+                config.vectorization,
+            )
             spaces = self._env.single_observation_space, self._env.single_action_space
             self._policy = make_agent(config, *spaces).policy
             self._rng = tf.random.Generator.from_seed(config.seed)
