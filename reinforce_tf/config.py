@@ -18,6 +18,7 @@ from reinforce_tf.errors import InputError
 UPDATE_MODES = ("step", "episode", "batch")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 BASELINES = ("none", "mean", "value")
+VECTORIZATIONS = ("sync", "async")
 # Wrapper presets (training/envs.py) and policy torsos (policy.py), named here so this module
 # stays free of Gymnasium and Keras imports.
 PRESETS = ("none", "atari", "flatten")
@@ -128,6 +129,16 @@ _NUMBER_ABOVE_0 = Rule(
     lambda value: _is_real(value) and 0 < value < math.inf, "a finite number > 0"
 )
 _BOOL = Rule(lambda value: isinstance(value, bool), "True or False")
+
+
+def _is_ray_address(value) -> bool:
+    """`auto`, or host:port with a port in [1, 65535] (an IPv6 host in brackets)."""
+    if value == "auto":
+        return True
+    if not isinstance(value, str) or value.count(":") < 1:
+        return False
+    host, _, port = value.rpartition(":")
+    return bool(host.strip("[]")) and port.isdigit() and 0 < int(port) < 65536
 
 
 def _is_json_object(value) -> bool:
@@ -250,8 +261,9 @@ class TrainConfig:
     num_envs: int | None = _option(
         None,
         _or_none(_INT_ABOVE_0),
-        "Envs stepped in parallel (> 0).",
-        none=f"1 for step/episode updates; min(batch_episodes, {DEFAULT_BATCH_NUM_ENVS}) for batch",
+        "Envs stepped in parallel (> 0); with `--workers`, in each worker.",
+        none=f"1 for step/episode updates; min(batch_episodes, {DEFAULT_BATCH_NUM_ENVS}) for batch "
+        f"(with --workers, min(⌈batch_episodes / workers⌉, {DEFAULT_BATCH_NUM_ENVS}))",
     )
     normalize_returns: bool | None = _option(
         None,
@@ -359,6 +371,26 @@ class TrainConfig:
         none="no evaluation",
     )
     eval_episodes: int = _option(10, _INT_ABOVE_0, "Episodes per evaluation (> 0).")
+    workers: int = _option(
+        0,
+        Rule(lambda value: _is_int(value) and value >= 0, "an integer >= 0"),
+        "Ray actors that play each update's episodes (>= 0, at most the episodes per update), "
+        "each with `--num_envs` envs and a copy of the policy; 0 plays them in this process.",
+    )
+    ray_address: str | None = _option(
+        None,
+        _or_none(Rule(_is_ray_address, "auto or host:port, such as 10.0.0.5:6379")),
+        "The Ray cluster `--workers` run on: `auto` (the one `ray start` runs on this "
+        "machine) or host:port of its head.",
+        none="a local Ray instance started for the run, sized to this machine",
+    )
+    vectorization: str = _option(
+        "sync",
+        _one_of(VECTORIZATIONS),
+        "`sync`: the envs step in one process (by the env's own vectorised step when it "
+        "registers one, as CartPole does); `async`: each env in a subprocess (Gymnasium's "
+        "AsyncVectorEnv), for slow envs on one machine without Ray.",
+    )
 
     def __post_init__(self):
         for field in dataclasses.fields(self):
@@ -370,6 +402,22 @@ class TrainConfig:
         kwargs = json.loads(json.dumps(self.env_kwargs)) if self.env_kwargs else None
         object.__setattr__(self, "env_kwargs", kwargs)
         # Rules across fields, each naming the field that a user most likely got wrong.
+        if self.workers > self.episodes_per_update:
+            self._reject(
+                "workers",
+                f"at most the episodes per update ({self.episodes_per_update}), since each "
+                "worker plays whole episodes of the update",
+            )
+        if (
+            self.update == "batch"
+            and self.workers
+            and self.resolved_num_envs > max(self.worker_shares)
+        ):
+            self._reject(
+                "num_envs",
+                f"at most ⌈--batch_episodes / --workers⌉ ({max(self.worker_shares)}), since "
+                "each env plays whole episodes of its worker's share",
+            )
         if self.update == "batch" and self.resolved_num_envs > self.batch_episodes:
             self._reject(
                 "num_envs",
@@ -387,6 +435,14 @@ class TrainConfig:
                 "baseline",
                 "none or value unless --update=batch with --batch_episodes >= 2, since the "
                 "mean baseline averages the batch's other episodes",
+            )
+        if self.ray_address is not None and not self.workers:
+            self._reject("ray_address", "unset without --workers (it says where they run)")
+        if self.vectorization == "async" and self.workers:
+            self._reject(
+                "vectorization",
+                "sync with --workers (each worker is a process already: for more processes, "
+                "add workers)",
             )
         if self.resume and self.logdir is None:
             self._reject("resume", "used with --logdir, the run folder to continue")
@@ -414,8 +470,16 @@ class TrainConfig:
         if self.num_envs is not None:
             return self.num_envs
         if self.update == "batch":
-            return min(self.batch_episodes, DEFAULT_BATCH_NUM_ENVS)
+            return min(max(self.worker_shares), DEFAULT_BATCH_NUM_ENVS)
         return 1
+
+    @property
+    def worker_shares(self) -> tuple[int, ...]:
+        """Episodes of each update that each worker plays, as even as can be (the first
+        E mod N workers one more); (E,) without workers."""
+        workers = max(self.workers, 1)
+        share, extra = divmod(self.episodes_per_update, workers)
+        return tuple(share + (worker < extra) for worker in range(workers))
 
     @property
     def resolved_value_learning_rate(self) -> float:

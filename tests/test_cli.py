@@ -33,6 +33,8 @@ BAD_TRAIN_FLAGS = [
         "--baseline: must be none or value unless --update=batch with --batch_episodes >= 2",
     ),
     (["--hidden_sizes=100000,100000"], "--hidden_sizes: a network of these widths needs about"),
+    (["--workers=2", "--ray_address=127.0.0.1:1"], "--ray_address: nothing answers at 127.0.0.1:1"),
+    (["--workers=2", "--vectorization=async"], "--vectorization: must be sync with --workers"),
     (["--flagfile=missing.flags"], "--flagfile: cannot open it: [Errno 2]"),
     (["--flagfile=binary.flags"], "--flagfile: must be a text file of --flag=value lines"),
     # Issue 13: any env, and the ways its id, module, kwargs or images can be wrong.

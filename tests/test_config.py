@@ -42,6 +42,11 @@ from reinforce_tf.errors import InputError
         ("policy_init_scale", 0.0, "a finite number > 0"),
         ("initial_log_std", math.nan, "a finite number"),
         ("initial_log_std", -math.inf, "a finite number"),
+        ("workers", -1, "an integer >= 0"),
+        ("workers", 1.0, "an integer >= 0"),
+        ("ray_address", "head", "auto or host:port, such as 10.0.0.5:6379"),
+        ("ray_address", "head:99999", "auto or host:port, such as 10.0.0.5:6379"),
+        ("vectorization", "fork", "one of sync, async"),
     ],
 )
 def test_bad_values_name_the_field_and_what_is_allowed(field, value, allowed):
@@ -73,6 +78,28 @@ def test_defaults_resolve_by_update_mode():
         1,
     )
     assert TrainConfig(update="episode", normalize_returns=True).resolved_normalize_returns
+
+
+def test_workers_share_the_update_and_take_num_envs_each():
+    # 64 episodes on 3 workers: 22, 21, 21; each worker's envs default to its largest share.
+    config = TrainConfig(batch_episodes=64, workers=3)
+    assert config.worker_shares == (22, 21, 21)
+    assert config.resolved_num_envs == 22
+    assert TrainConfig(batch_episodes=64).worker_shares == (64,)
+    assert TrainConfig(update="episode", workers=1).worker_shares == (1,)
+    with pytest.raises(InputError, match=r"workers: must be at most the episodes per update \(1\)"):
+        TrainConfig(update="episode", workers=2)
+    with pytest.raises(
+        InputError, match=r"num_envs: must be at most ⌈--batch_episodes / --workers⌉ \(22\)"
+    ):
+        TrainConfig(batch_episodes=64, workers=3, num_envs=23)
+    with pytest.raises(
+        InputError, match=r"ray_address: must be unset without --workers \(it says where"
+    ):
+        TrainConfig(ray_address="auto")
+    with pytest.raises(InputError, match="vectorization: must be sync with --workers"):
+        TrainConfig(workers=2, vectorization="async")
+    assert TrainConfig(workers=2, ray_address="[::1]:6379").ray_address == "[::1]:6379"
 
 
 def test_parse_hidden_sizes():

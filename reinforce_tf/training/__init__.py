@@ -5,6 +5,7 @@ envs.py         the env (single or vector) for an id, its make kwargs and wrappe
 rollout.py      whole episodes from a vector env, one compiled act() call per step
 learner.py      config → agent, rollout → update: the glue every check calls too
 loop.py         train(): collect → update → log → evaluate → checkpoint → stop → save
+workers.py      --workers: episodes played by Ray actors, merged into one rollout
 run_folder.py   config.json, the lock, the checks before a run starts or resumes
 checkpoints.py  checkpoints: save, and restore the newest intact one
 episode_log.py  episodes.csv

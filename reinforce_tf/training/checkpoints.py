@@ -68,13 +68,15 @@ class RunCheckpoint:
         agent: has `policy` and `optimizer`, and may have `value` and `value_optimizer`.
         rng: the actor's random generator.
         window: the length of the stop rule's window of recent returns.
+        worker_rngs: the act generators of workers 1 … N − 1 with `--workers` (worker 0's
+            is `rng`), saved as `worker_rngs`.
 
     Attributes:
         note: after `restore`, a line saying which damaged checkpoints (or index) were
             skipped and which one the run resumed from; None when nothing was skipped.
     """
 
-    def __init__(self, folder: Path, agent, rng: tf.random.Generator, window: int):
+    def __init__(self, folder: Path, agent, rng: tf.random.Generator, window: int, worker_rngs=()):
         self._window = window
         self._steps = tf.Variable(0, dtype=tf.int64)
         self._episodes = tf.Variable(0, dtype=tf.int64)
@@ -92,6 +94,8 @@ class RunCheckpoint:
         for name in ("value", "value_optimizer"):
             if getattr(agent, name, None) is not None:
                 objects[name] = getattr(agent, name)
+        if worker_rngs:
+            objects["worker_rngs"] = list(worker_rngs)
         self._checkpoint = tf.train.Checkpoint(**objects)
         self._run_folder = Path(folder)
         self.folder = self._run_folder / CHECKPOINT_FOLDER

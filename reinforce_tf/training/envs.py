@@ -242,13 +242,20 @@ def make_env(
 
 
 def make_vector_env(
-    env_id: str, num_envs: int, env_kwargs: dict | None = None, preset: str | None = None
+    env_id: str,
+    num_envs: int,
+    env_kwargs: dict | None = None,
+    preset: str | None = None,
+    vectorization: str = "sync",
 ) -> gym.vector.VectorEnv:
     """`num_envs` copies of `env_id` stepped as one, in next-step autoreset mode.
 
-    Uses the env's own vectorised implementation when it registers one and no kwargs or
-    wrappers are asked for (CartPole does: one NumPy step for all copies), else copies in
-    one process, each made and wrapped as `make_env` makes it. The vector env's
+    `sync` uses the env's own vectorised implementation when it registers one and no kwargs
+    or wrappers are asked for (CartPole does: one NumPy step for all copies), else copies in
+    one process, each made and wrapped as `make_env` makes it; `async` puts each copy in a
+    subprocess (Gymnasium's AsyncVectorEnv, forked), stepped in parallel. Copy i is seeded
+    with seed + i either way, so `sync` and `async` play the same episodes unless the env
+    has its own vectorised implementation. The vector env's
     `spec.max_episode_steps` is the time limit in force (`max_episode_steps` in the kwargs,
     or the ALE's frame limit under the atari preset), which bounds the rollout buffers.
 
@@ -261,7 +268,7 @@ def make_vector_env(
     kwargs = _make_kwargs(preset, env_kwargs)
     wrappers = _wrappers(preset)
     own = spec.vector_entry_point and not kwargs and not wrappers
-    mode = "vector_entry_point" if own else "sync"
+    mode = "vector_entry_point" if own and vectorization == "sync" else vectorization
     env = _made(
         env_id,
         env_kwargs,

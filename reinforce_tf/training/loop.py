@@ -14,6 +14,9 @@ How a run ends:
 Env seeds: the first collection seeds env b with seed + b; whenever the step counter passes
 a multiple of `checkpoint_every` (and on resume) the envs are reseeded from (seed, steps),
 which is what lets a resumed run replay the uninterrupted one from a periodic checkpoint.
+
+With `config.workers` the episodes are played by Ray actors (`workers.WorkerPool`, started
+before anything is written) and merged into one rollout; the rest of the loop is the same.
 """
 
 import collections
@@ -51,6 +54,7 @@ from reinforce_tf.training.rollout import Rollout, RolloutCollector, buffer_byte
 from reinforce_tf.training.run_folder import check_run_folder, config_as_json, open_run_folder
 from reinforce_tf.training.saving import check_output_paths, save_policy
 from reinforce_tf.training.summaries import Summaries
+from reinforce_tf.training.workers import WorkerPool
 
 # The stop rule's window, as in Gymnasium's definition of "solved".
 SOLVED_WINDOW = 100
@@ -112,12 +116,29 @@ def train(
         check_run_folder(config)
     if progress == "auto":
         progress = progress_lib.for_stdout()
-    env = make_vector_env(config.env, config.resolved_num_envs, config.env_kwargs, config.preset)
+    # With workers, the learner's env only checks the id and gives the spaces.
+    num_envs = 1 if config.workers else config.resolved_num_envs
+    env = make_vector_env(
+        config.env, num_envs, config.env_kwargs, config.preset, config.vectorization
+    )
+    pool = None
     try:
         check_memory(config, env)
         agent = make_agent(config, env.single_observation_space, env.single_action_space)
-        rng = tf.random.Generator.from_seed(config.seed)
-        act = make_actor(agent.policy, seed=config.seed, rng=rng)
+        if config.workers:
+            pool = WorkerPool(config, note=lambda text: _warn(progress, text))
+            rng, worker_rngs = pool.rngs[0], pool.rngs[1:]
+            env.close()
+
+            def new_collector(seed: int):
+                return pool.collector(agent.policy, seed)
+        else:
+            rng, worker_rngs = tf.random.Generator.from_seed(config.seed), ()
+            act = make_actor(agent.policy, seed=config.seed, rng=rng)
+
+            def new_collector(seed: int):
+                return RolloutCollector(env, act, seed, config.action_squash)
+
         metadata = {
             "env": config.env,
             "env_kwargs": config.env_kwargs or {},
@@ -128,14 +149,16 @@ def train(
             "action_squash": config.action_squash,
             "config": dataclasses.asdict(config),
         }
-        files = _RunFiles(config, agent, rng, progress)
+        files = _RunFiles(config, agent, rng, progress, worker_rngs)
         try:
             with _stop_on_signals() as stop:
-                return _loop(config, agent, env, act, files, metadata, progress, stop)
+                return _loop(config, agent, new_collector, files, metadata, progress, stop)
         finally:
             files.close()
     finally:
         env.close()
+        if pool is not None:
+            pool.close()
 
 
 def check_memory(config: TrainConfig, env: gym.vector.VectorEnv) -> None:
@@ -150,10 +173,13 @@ def check_memory(config: TrainConfig, env: gym.vector.VectorEnv) -> None:
         InputError: naming the flag that sets the bound in force (--batch_episodes when the
             time limit bounds the rows, else --num_envs with --total_steps).
     """
-    episodes = config.episodes_per_update
-    rows = collection_rows(env.spec, episodes, env.num_envs, config.total_steps)
+    episodes = max(config.worker_shares)  # each worker's collection (the learner's, without)
+    num_envs = config.resolved_num_envs
+    rows = collection_rows(env.spec, episodes, num_envs, config.total_steps)
+    # The learner holds every worker's rollout (about the buffers' size) and their merge.
+    copies = max(config.workers, 1)
     needed = 3 * buffer_bytes(
-        rows, env.num_envs, env.single_observation_space, env.single_action_space
+        rows, copies * num_envs, env.single_observation_space, env.single_action_space
     )
     available = available_memory()
     weights = _weight_bytes(config, env.single_observation_space, env.single_action_space)
@@ -166,10 +192,10 @@ def check_memory(config: TrainConfig, env: gym.vector.VectorEnv) -> None:
         )
     if needed <= available:
         return
-    by_time_limit = rows < collection_rows(None, episodes, env.num_envs, config.total_steps)
+    by_time_limit = rows < collection_rows(None, episodes, num_envs, config.total_steps)
     field = "batch_episodes" if by_time_limit else "num_envs"
     raise InputError(
-        f"a collection of {config.episodes_per_update:,} episodes in {env.num_envs:,} envs "
+        f"a collection of {config.episodes_per_update:,} episodes in {copies * num_envs:,} envs "
         f"may take {rows:,} vector steps and about {needed / 2**30:,.1f} GiB of memory, more "
         f"than the {available / 2**30:,.1f} GiB available; lower --{field}"
         + ("" if by_time_limit else " or --total_steps"),
@@ -213,12 +239,12 @@ def env_seed(seed: int, steps: int) -> int:
     return int(np.random.SeedSequence([seed, steps]).generate_state(1)[0])
 
 
-def _loop(config, agent, env, act, files, metadata, progress, stop) -> TrainResult:
+def _loop(config, agent, new_collector, files, metadata, progress, stop) -> TrainResult:
     counters = files.restore() if config.resume else Counters()
     counters.recent = collections.deque(counters.recent, maxlen=SOLVED_WINDOW)
     returns = list(files.returns())
     target = target_return(config)
-    collector = _collector(env, act, config, counters.steps)
+    collector = new_collector(env_seed(config.seed, counters.steps))
     solved = _solved(counters.recent, target)
     first_steps, start = counters.steps, time.perf_counter()
     if progress:
@@ -251,7 +277,7 @@ def _loop(config, agent, env, act, files, metadata, progress, stop) -> TrainResu
             solved = _solved(counters.recent, target)
             if _passed(before, counters.steps, config.checkpoint_every):
                 files.save_checkpoint(counters)
-                collector = _collector(env, act, config, counters.steps)
+                collector = new_collector(env_seed(config.seed, counters.steps))
             if progress:
                 mean = np.mean(counters.recent) if counters.recent else math.nan
                 progress.update(counters.steps, counters.episodes, mean, steps_per_second)
@@ -275,11 +301,6 @@ def _loop(config, agent, env, act, files, metadata, progress, stop) -> TrainResu
     )
 
 
-def _collector(env, act, config: TrainConfig, steps: int) -> RolloutCollector:
-    """The collector from step counter `steps`: envs seeded by `env_seed`."""
-    return RolloutCollector(env, act, env_seed(config.seed, steps), config.action_squash)
-
-
 def _solved(recent: collections.deque, target: float) -> bool:
     return len(recent) == SOLVED_WINDOW and np.mean(recent) >= target
 
@@ -298,6 +319,11 @@ def _collect(collector, config, counters, files, stop) -> Rollout | None:
         )
     except (InputError, KeyboardInterrupt):
         raise
+    except TrainingError as error:  # workers lost (--workers)
+        raise TrainingError(
+            f"{error} while playing {_episodes(config, counters)} from env step "
+            f"{counters.steps:,}; training stopped; {files.kept()}"
+        ) from None
     except Exception as error:  # an env may raise anything
         raise TrainingError(
             f"env {config.env!r} raised {type(error).__name__}: {error} while playing "
@@ -386,7 +412,14 @@ class _RunFiles:
             `RunCheckpoint.restore`).
     """
 
-    def __init__(self, config: TrainConfig, agent, rng: tf.random.Generator, progress=None):
+    def __init__(
+        self,
+        config: TrainConfig,
+        agent,
+        rng: tf.random.Generator,
+        progress=None,
+        worker_rngs: tuple = (),
+    ):
         self.folder = None
         self._lock = self._checkpoint = self._log = self._summaries = None
         self._saved_steps = None
@@ -395,7 +428,7 @@ class _RunFiles:
             return
         try:
             self.folder, self._lock = open_run_folder(config)
-            self._checkpoint = RunCheckpoint(self.folder, agent, rng, SOLVED_WINDOW)
+            self._checkpoint = RunCheckpoint(self.folder, agent, rng, SOLVED_WINDOW, worker_rngs)
             if config.resume:
                 self._counters = self._checkpoint.restore()
                 self._saved_steps = self._counters.steps

@@ -44,11 +44,20 @@ RESUMABLE_FIELDS = frozenset(
         "checkpoint_every",
         "eval_every",
         "eval_episodes",
+        # Where the workers run: a restarted run may find its cluster at another address.
+        "ray_address",
     }
 )
 # Fields added after runs were first written, with the value that behaves as those runs did:
 # a config.json without them still resumes.
-ADDED_FIELDS = {"env_kwargs": None, "preset": None, "torso": "auto"}
+ADDED_FIELDS = {
+    "env_kwargs": None,
+    "preset": None,
+    "torso": "auto",
+    "workers": 0,
+    "ray_address": None,
+    "vectorization": "sync",
+}
 # Files of a run that a new run would overwrite or mix with its own.
 _EVENTS_PATTERN = "events.out.tfevents.*"
 
