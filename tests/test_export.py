@@ -349,6 +349,30 @@ def test_greedy_export_needs_the_env_and_a_plain_one_does_not(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.onnx", "g.onnx", "p.keras"]
 
 
+class Sized(gym.Env):
+    """Observations [size] (a make() kwarg, 3 unless given), 2 actions: an env whose spaces
+    depend on the kwargs it was made with."""
+
+    def __init__(self, size: int = 3):
+        self.observation_space = gym.spaces.Box(-1.0, 1.0, (size,), np.float32)
+        self.action_space = gym.spaces.Discrete(2)
+
+
+gym.register("tests/Sized-v0", entry_point=Sized)
+
+
+def test_export_makes_the_env_with_the_kwargs_it_was_trained_with(tmp_path):
+    # Trained on make("tests/Sized-v0", size=5): 5 inputs; the plain make() has 3.
+    env = make_env("tests/Sized-v0", {"size": 5})
+    policy = build_policy(env.observation_space, env.action_space, (4,), seed=0)
+    note = {"env": "tests/Sized-v0", "env_kwargs": {"size": 5}, "preset": "none"}
+    save_policy(policy, tmp_path / "p.keras", note)
+    export = export_file(tmp_path / "p.keras", "onnx", tmp_path / "g.onnx", greedy=True)
+    exported_note = load_exported(export.path).note
+    assert exported_note["observation_space"] == str(env.observation_space)
+    assert exported_note["env_kwargs"] == {"size": 5}
+
+
 # Nothing half-written: a failing converter, a failing check or a full disk leaves the old
 # export whole and no temporary file or folder.
 

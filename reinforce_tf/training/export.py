@@ -37,8 +37,13 @@ import tensorflow as tf
 
 from reinforce_tf.errors import ExportError, InputError, error_reason
 from reinforce_tf.policy import distribution_model, make_actor, make_distribution
-from reinforce_tf.training.envs import env_spec, quiet_mujoco, tanh_half_range, to_env_actions
-from reinforce_tf.training.evaluate import check_fits, recorded_env, recorded_squash
+from reinforce_tf.training.envs import make_env, tanh_half_range, to_env_actions
+from reinforce_tf.training.evaluate import (
+    check_fits,
+    recorded_env,
+    recorded_env_options,
+    recorded_squash,
+)
 from reinforce_tf.training.exported import (
     FORMAT_NAMES,
     FORMATS,
@@ -228,10 +233,13 @@ def export_file(
     policy = load_policy(policy_path)
     distribution_model(policy)  # refuses a model that is not a policy, before anything else
     note = load_metadata(policy_path)
-    env_id = env_id or recorded_env(note)
+    recorded = recorded_env(note)
+    env_id = env_id or recorded
     action_space = None
     if env_id:
-        observation_space, action_space = _spaces(env_id)
+        # The env it was trained on is made as it was then (its kwargs and wrapper preset).
+        options = recorded_env_options(note) if env_id == recorded else {}
+        observation_space, action_space = _spaces(env_id, options)
         check_fits(policy, observation_space, action_space, note)
         note = {
             **note,
@@ -244,13 +252,10 @@ def export_file(
     )
 
 
-def _spaces(env_id: str) -> tuple[gym.Space, gym.Space]:
-    """The observation and action spaces of `env_id` (one env, made and closed)."""
-    quiet_mujoco(env_spec(env_id))
-    try:
-        env = gym.make(env_id)
-    except gym.error.DependencyNotInstalled as error:
-        raise InputError(f"{env_id!r} needs an extra package: {error}", field="env") from None
+def _spaces(env_id: str, options: dict) -> tuple[gym.Space, gym.Space]:
+    """The observation and action spaces of `env_id` made with `options` (`env_kwargs`,
+    `preset`), as training made it: one env, made and closed."""
+    env = make_env(env_id, **options)
     try:
         return env.observation_space, env.action_space
     finally:
