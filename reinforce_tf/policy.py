@@ -188,7 +188,7 @@ def build_policy(
         _check_torso(observation_space, torso)
         if normalize_observations:
             normalized = keras.layers.Normalization(name=NORMALIZER)(observation)
-        features = _tanh_layers(normalized, hidden_sizes, seeds)
+        features = _dense_layers(normalized, hidden_sizes, seeds)
     small = _small_initializer(next(seeds), output_scale)
     if isinstance(action_space, gym.spaces.Discrete):
         logits = keras.layers.Dense(int(action_space.n), kernel_initializer=small, name="logits")(
@@ -234,7 +234,7 @@ def build_value(
         features = _image_torso(observation, observation_space, torso, hidden_sizes, seeds)
     else:
         observation = keras.Input(policy.input_shape[1:], name="observation", dtype="float32")
-        features = _tanh_layers(_normalized(policy, observation), hidden_sizes, seeds)
+        features = _dense_layers(_normalized(policy, observation), hidden_sizes, seeds)
     value = keras.layers.Dense(1, kernel_initializer=_small_initializer(next(seeds)))(features)
     return keras.Model(observation, value, name="value")
 
@@ -382,12 +382,15 @@ def _normalized(policy: keras.Model, observation):
     return (observation - layer.adapt_mean) / scale
 
 
-def _tanh_layers(features, hidden_sizes: Sequence[int], seeds):
+def _dense_layers(features, hidden_sizes: Sequence[int], seeds, activation: str = "tanh"):
+    """Dense layers of `hidden_sizes`: tanh with Glorot's initialisation, or ReLU with He's
+    (which keeps a ReLU stack's activations at unit scale); one initializer seed each."""
+    initializer = {"tanh": keras.initializers.GlorotUniform, "relu": keras.initializers.HeUniform}
     for width in hidden_sizes:
         features = keras.layers.Dense(
             width,
-            activation="tanh",
-            kernel_initializer=keras.initializers.GlorotUniform(seed=next(seeds)),
+            activation=activation,
+            kernel_initializer=initializer[activation](seed=next(seeds)),
         )(features)
     return features
 
@@ -451,15 +454,7 @@ def _image_torso(observation, observation_space, torso: str, hidden_sizes, seeds
             kernel_initializer=keras.initializers.HeUniform(seed=next(seeds)),
         )(features)
     features = keras.layers.Flatten()(features)
-    if torso == "mlp":
-        return _tanh_layers(features, hidden_sizes, seeds)
-    for width in hidden_sizes:
-        features = keras.layers.Dense(
-            width,
-            activation="relu",
-            kernel_initializer=keras.initializers.HeUniform(seed=next(seeds)),
-        )(features)
-    return features
+    return _dense_layers(features, hidden_sizes, seeds, "tanh" if torso == "mlp" else "relu")
 
 
 def _small_initializer(seed: int, scale: float = 0.01) -> keras.initializers.Initializer:
