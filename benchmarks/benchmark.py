@@ -125,12 +125,10 @@ def run() -> dict:
 
     report["alternatives"] = []
     raw_rates = {(base.resolved_num_envs, None): raw}
-    variants = [
-        (base.resolved_num_envs, None, actor) for actor in ("tf_function", "xla", "concrete")
-    ]
-    variants += [(n, None, "make_actor") for n in num_envs_list]
+    variants = [(base.resolved_num_envs, None, actor) for actor in ("tf_function", "make_actor")]
+    variants += [(n, None, "trainer") for n in num_envs_list]
     if _ASYNC.value:
-        variants.append((base.resolved_num_envs, "async", "make_actor"))
+        variants.append((base.resolved_num_envs, "async", "trainer"))
     for num_envs, mode, actor in variants:
         progress(f"acting alternative: {num_envs} envs, {mode or 'default'} env, {actor}")
         if (num_envs, mode) not in raw_rates:

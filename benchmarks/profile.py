@@ -103,9 +103,17 @@ def timed_loop(timers: Timers):
         originals[owner, name] = getattr(owner, name)
         setattr(owner, name, replacement)
 
-    make_env, make_actor = loop.make_vector_env, loop.make_actor
+    make_env, training_actor = loop.make_vector_env, loop.training_actor
+
+    def timed_actor(*args, **kwargs):
+        actor = training_actor(*args, **kwargs)
+        timed = timers.wrap("act", actor)
+        if hasattr(actor, "sync"):  # a NumPy actor copies the parameters each collection
+            timed.sync = timers.wrap("act", actor.sync)
+        return timed
+
     patch(loop, "make_vector_env", lambda *a, **k: TimedVectorEnv(make_env(*a, **k), timers))
-    patch(loop, "make_actor", lambda *a, **k: timers.wrap("act", make_actor(*a, **k)))
+    patch(loop, "training_actor", timed_actor)
     patch(RolloutCollector, "collect", timers.wrap("collect", RolloutCollector.collect))
     patch(loop, "_loop", timers.wrap("loop", loop._loop))
     patch(loop, "update_from_rollout", timers.wrap("update", loop.update_from_rollout))

@@ -2,7 +2,7 @@
 
 - raw env: the vector env stepped with `action_space.sample()`, nothing else (the ceiling);
 - collection loop: the trainer's `RolloutCollector` with the trainer's actor
-  (`policy.make_actor`), or with a local acting alternative (`variant_actor`);
+  (`acting.training_actor`), or with an acting alternative (`variant_actor`);
 - naive acting: the naive reference's episodes (`naive_reinforce.play_episode`);
 - update: samples/s through the trainer's `update_from_rollout`.
 
@@ -21,11 +21,12 @@ import tensorflow as tf
 
 from reinforce_tf.config import TrainConfig
 from reinforce_tf.policy import distribution_model, make_actor, make_distribution
+from reinforce_tf.training.acting import training_actor
 from reinforce_tf.training.envs import make_vector_env
 from reinforce_tf.training.learner import make_agent, update_from_rollout
 from reinforce_tf.training.rollout import RolloutCollector
 
-ACTORS = ("make_actor", "tf_function", "xla", "concrete")
+ACTORS = ("trainer", "make_actor", "tf_function")
 
 
 def timed(step: Callable[[], tuple[int, int]], seconds: float) -> tuple[int, int, float]:
@@ -64,7 +65,7 @@ def collector_rates(
     config: TrainConfig,
     num_envs: int,
     seconds: float,
-    actor: str = "make_actor",
+    actor: str = "trainer",
     mode: str | None = None,
 ) -> dict:
     """Env steps/s and counted steps/s of the trainer's collection loop.
@@ -95,32 +96,29 @@ def collector_rates(
 
 
 def variant_actor(policy: keras.Model, seed: int, actor: str) -> Callable[[np.ndarray], np.ndarray]:
-    """The trainer's actor, or a local variant of it for comparison (observations [B, O]).
+    """The trainer's actor, or an alternative for comparison (observations [B, O]).
 
-    - "make_actor": `policy.make_actor`, what the trainer uses: an XLA-compiled
+    - "trainer": `acting.training_actor`, what the trainer uses: the forward pass in NumPy
+      for MLP policies, else `make_actor`;
+    - "make_actor": `policy.make_actor`, acting in TensorFlow: an XLA-compiled
       `tf.function` whose traced graph is called directly;
-    - "tf_function": a plain `tf.function` called through its wrapper (no XLA);
-    - "xla": the wrapper with `jit_compile=True`;
-    - "concrete": the plain function's traced graph called directly (skips the wrapper's
-      per-call argument checks), no XLA.
+    - "tf_function": a plain `tf.function` called through its wrapper (no XLA).
     """
+    rng = tf.random.Generator.from_seed(seed)
+    if actor == "trainer":
+        return training_actor(policy, rng)
     if actor == "make_actor":
-        return make_actor(policy, seed=seed)
+        return make_actor(policy, rng=rng)
     if actor not in ACTORS:
         raise ValueError(f"actor must be one of {ACTORS}; got {actor!r}")
     parameters = distribution_model(policy)
-    rng = tf.random.Generator.from_seed(seed)
     (obs_size,) = policy.input_shape[1:]
     act = tf.function(
         lambda observations: make_distribution(parameters(observations, training=False)).sample(
             rng
         ),
         input_signature=[tf.TensorSpec([None, obs_size], tf.float32)],
-        jit_compile=actor == "xla",
     )
-    if actor == "concrete":
-        graph = act.get_concrete_function()
-        return lambda observations: graph(tf.constant(observations, tf.float32)).numpy()
     return lambda observations: act(np.asarray(observations, np.float32)).numpy()
 
 
@@ -147,7 +145,8 @@ def update_rate(config: TrainConfig, seconds: float) -> dict:
     env = make_vector_env(config.env, config.resolved_num_envs)
     try:
         agent = make_agent(config, env.single_observation_space, env.single_action_space)
-        collector = RolloutCollector(env, make_actor(agent.policy, seed=config.seed), config.seed)
+        act = training_actor(agent.policy, tf.random.Generator.from_seed(config.seed))
+        collector = RolloutCollector(env, act, config.seed)
         rollout = collector.collect(config.episodes_per_update)
     finally:
         env.close()

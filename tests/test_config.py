@@ -149,7 +149,7 @@ def test_every_field_documents_itself(name):
 
 
 def test_flag_help_adds_the_default_absl_cannot_show():
-    # learning_rate is in ENV_DEFAULTS (CartPole-v1 0.015), so absl's "(default: 0.01)" is
+    # learning_rate is in ENV_DEFAULTS (CartPole-v1 0.02), so absl's "(default: 0.01)" is
     # only the fallback; max_grad_norm's None means something; eval_episodes is plain 10.
     assert flag_help(FIELDS["learning_rate"]) == (
         "Optimizer step size α (> 0). Default: per env (README), else 0.01."

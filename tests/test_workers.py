@@ -136,8 +136,8 @@ def test_two_workers_learn_and_save_a_policy_plain_keras_loads(tmp_path):
     config = run_config(tmp_path, "two", workers=2, total_steps=50_000, checkpoint_every=50_000)
     result = train(config, progress=None)
     returns = result.episode_returns
-    # CartPole's random policy lasts about 22 steps; 50,000 steps of updates of 64 episodes
-    # (32 per worker) take the mean of the last 100 episodes past 100.
+    # CartPole's random policy lasts about 22 steps; 50,000 steps of updates of 32 episodes
+    # (16 per worker) take the mean of the last 100 episodes past 100.
     assert returns[:100].mean() < 40
     assert returns[-100:].mean() > 100, returns[-100:].mean()
     assert result.steps <= 50_000 and len(returns) == result.episodes

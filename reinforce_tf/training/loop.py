@@ -38,8 +38,9 @@ import tensorflow as tf
 
 from reinforce_tf.config import TrainConfig
 from reinforce_tf.errors import InputError, TrainingError, error_reason
-from reinforce_tf.policy import make_actor, torso_size
+from reinforce_tf.policy import torso_size
 from reinforce_tf.training import progress as progress_lib
+from reinforce_tf.training.acting import training_actor
 from reinforce_tf.training.checkpoints import Counters, RunCheckpoint
 from reinforce_tf.training.envs import make_vector_env, resolved_preset
 from reinforce_tf.training.episode_log import EpisodeLog
@@ -134,7 +135,7 @@ def train(
                 return pool.collector(agent.policy, seed)
         else:
             rng, worker_rngs = tf.random.Generator.from_seed(config.seed), ()
-            act = make_actor(agent.policy, seed=config.seed, rng=rng)
+            act = training_actor(agent.policy, rng)
 
             def new_collector(seed: int):
                 return RolloutCollector(env, act, seed, config.action_squash)

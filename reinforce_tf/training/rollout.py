@@ -18,7 +18,8 @@ E independent draws of the policy's episode distribution: short episodes are not
 interrupts, ends at once and is dropped whole, so the budget and Ctrl-C hold inside an
 update however large.
 
-Speed: the hot loop is one `act` call (a compiled function of the [B, O] float32 batch),
+Speed: the hot loop is one `act` call (`acting.training_actor`: NumPy for MLP policies,
+else a compiled function of the [B, O] batch),
 one `env.step`, and a few whole-array NumPy operations on buffers allocated once; no
 per-env Python (handing out episodes is a cumulative sum over the envs that just ended).
 Buffers hold the longest collection the env's time limit and the budget allow
@@ -79,7 +80,8 @@ class RolloutCollector:
     The first collection resets the envs with `seed` (env b gets seed + b); later ones
     continue the envs' random streams, so a seeded run is reproducible. Box actions reach
     the env clipped or tanh-squashed (`squash`, see `envs.to_env_actions`); the rollout
-    keeps them as sampled.
+    keeps them as sampled. An `act` with a `sync()` method (`acting.NumpyActor`, which
+    copies the policy's parameters) is synced at the start of every collection.
     """
 
     def __init__(
@@ -118,6 +120,8 @@ class RolloutCollector:
         """
         num_envs = self.env.num_envs
         budget = math.inf if max_steps is None else max_steps
+        if hasattr(self.act, "sync"):
+            self.act.sync()
         observation, _ = self.env.reset(seed=self._seed)
         self._seed = None
         buffers = self._buffers_for(num_episodes, budget)

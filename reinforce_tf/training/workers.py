@@ -6,8 +6,8 @@ N × num_envs), O = observation size, E = episodes of the update.
 
 As in RLlib (env-runner actors, one learner, weights broadcast each iteration): each worker
 is a Ray actor that owns a vector env of `num_envs` copies and a copy of the policy model
-(`make_agent` from the config), and acts through `make_actor` and a `RolloutCollector`, as
-the single-process trainer does. Each update the learner puts the policy's weights (with the
+(`make_agent` from the config), and acts through `acting.training_actor` and a
+`RolloutCollector`, as the single-process trainer does. Each update the learner puts the policy's weights (with the
 observation statistics, which are model variables) in the object store once (`ray.put`);
 worker w plays its fixed share of the E episodes (`TrainConfig.worker_shares`) with exactly
 those weights and returns its rollout; `merge_rollouts` joins them along B, by worker.
@@ -50,7 +50,7 @@ import tensorflow as tf
 
 from reinforce_tf.config import TrainConfig
 from reinforce_tf.errors import InputError, TrainingError, error_reason
-from reinforce_tf.policy import make_actor
+from reinforce_tf.training.acting import training_actor
 from reinforce_tf.training.envs import make_vector_env
 from reinforce_tf.training.learner import make_agent
 from reinforce_tf.training.rollout import Rollout, RolloutCollector
@@ -158,7 +158,7 @@ class RolloutWorker:
             self._policy = make_agent(config, *spaces).policy
             self._squash = config.action_squash  # how Box samples reach the env
             self._rng = tf.random.Generator.from_seed(config.seed)
-            self._act = make_actor(self._policy, rng=self._rng)
+            self._act = training_actor(self._policy, self._rng)
         except InputError as error:
             self._problem = (error.field, error.reason)
         except Exception as error:  # noqa: BLE001 (reported to the learner, which refuses)

@@ -1,0 +1,139 @@
+"""The trainer's NumPy actor: the Keras policy's numbers, its distribution, its seeding."""
+
+import gymnasium as gym
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from reinforce_tf.policy import (
+    build_policy,
+    distribution_model,
+    make_actor,
+    update_observation_statistics,
+)
+from reinforce_tf.training.acting import NumpyActor, training_actor
+from reinforce_tf.training.envs import make_vector_env
+from reinforce_tf.training.rollout import RolloutCollector
+
+BOX = gym.spaces.Box(-np.inf, np.inf, (5,), np.float32)
+
+
+def _actor(policy, seed=0):
+    return training_actor(policy, tf.random.Generator.from_seed(seed))
+
+
+def _observations(count=64, size=5, seed=0):
+    return np.random.default_rng(seed).normal(2.0, 3.0, (count, size)).astype(np.float32)
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+@pytest.mark.parametrize("action_space", [gym.spaces.Discrete(3), gym.spaces.Box(-1, 1, (2,))])
+def test_forward_pass_is_the_keras_policys(action_space, normalize):
+    policy = build_policy(BOX, action_space, (16, 8), normalize_observations=normalize, seed=4)
+    # Weights of unit scale (the output layer starts 100× smaller) and non-trivial statistics.
+    policy.set_weights(
+        [np.random.default_rng(1).normal(size=w.shape) for w in policy.get_weights()]
+    )
+    if normalize:
+        update_observation_statistics(policy, _observations(seed=2))
+    actor = _actor(policy)
+    assert isinstance(actor, NumpyActor)
+    observations = _observations()
+    expected = distribution_model(policy)(observations)
+    head = expected if isinstance(action_space, gym.spaces.Discrete) else expected["mean"]
+    np.testing.assert_allclose(actor.forward(observations), head, rtol=1e-5, atol=1e-5)
+
+
+def test_sync_reads_parameters_changed_after_the_actor_was_made():
+    policy = build_policy(BOX, gym.spaces.Discrete(2), (8,), normalize_observations=True)
+    actor = _actor(policy)
+    observations = _observations()
+    before = actor.forward(observations)
+    logits = policy.get_layer("logits")
+    logits.bias.assign([0.0, 50.0])
+    update_observation_statistics(policy, _observations(seed=3))
+    np.testing.assert_array_equal(actor.forward(observations), before)  # not yet synced
+    actor.sync()
+    np.testing.assert_allclose(
+        actor.forward(observations), distribution_model(policy)(observations), atol=1e-5
+    )
+    np.testing.assert_array_equal(actor(observations), 1)  # π(1) ≈ 1 − e⁻⁵⁰
+
+
+def test_a_collection_acts_with_the_parameters_at_its_start():
+    env = make_vector_env("CartPole-v1", 4)
+    policy = build_policy(env.single_observation_space, env.single_action_space, (8,))
+    collector = RolloutCollector(env, _actor(policy), seed=0)
+    first = collector.collect(4)
+    policy.get_layer("logits").bias.assign([50.0, 0.0])  # as an update between collections
+    second = collector.collect(4)
+    env.close()
+    assert set(first.actions[first.valid]) == {0, 1}
+    np.testing.assert_array_equal(second.actions[second.valid], 0)
+
+
+def test_discrete_samples_follow_the_softmax():
+    policy = build_policy(BOX, gym.spaces.Discrete(3), (4,))
+    policy.get_layer("logits").bias.assign([0.0, 1.0, -1.0])
+    actor = _actor(policy)
+    observations = np.zeros((100_000, 5), np.float32)
+    counts = np.bincount(actor(observations), minlength=3)
+    probabilities = distribution_model(policy)(observations[:1]).numpy()[0]
+    probabilities = np.exp(probabilities) / np.exp(probabilities).sum()
+    # Each count is Binomial(n, p): within 5 standard deviations of n p.
+    n = len(observations)
+    np.testing.assert_array_less(
+        np.abs(counts - n * probabilities), 5 * np.sqrt(n * probabilities * (1 - probabilities))
+    )
+
+
+def test_gaussian_samples_have_the_policys_mean_and_std():
+    policy = build_policy(BOX, gym.spaces.Box(-1, 1, (2,)), (4,), initial_log_std=-0.5)
+    policy.get_layer("mean").bias.assign([0.3, -0.7])
+    actor = _actor(policy)
+    observations = np.zeros((100_000, 5), np.float32)
+    actions = actor(observations)
+    assert actions.dtype == np.float32 and actions.shape == (100_000, 2)
+    # μ = 0.3, −0.7 (zero inputs ⇒ the bias); σ = e^−0.5 ≈ 0.607 (unclipped samples).
+    sigma = np.exp(-0.5)
+    np.testing.assert_allclose(actions.mean(axis=0), [0.3, -0.7], atol=5 * sigma / np.sqrt(1e5))
+    np.testing.assert_allclose(actions.std(axis=0), sigma, rtol=0.01)
+
+
+def test_actions_are_drawn_from_the_generator_the_checkpoint_saves():
+    policy = build_policy(BOX, gym.spaces.Box(-1, 1, (2,)), (4,))
+    observations = _observations(8)
+    rng = tf.random.Generator.from_seed(7)
+    actor = training_actor(policy, rng)
+    np.testing.assert_array_equal(rng.state, tf.random.Generator.from_seed(7).state)
+    actor.sync()  # a collection starts: its stream is seeded from rng
+    first = actor(observations)
+    # Same seed, same actions; a generator restored to a saved state continues the stream.
+    np.testing.assert_array_equal(_actor(policy, 7)(observations), first)
+    saved = rng.state.numpy()
+    actor.sync()
+    second = actor(observations)
+    restored = tf.random.Generator.from_seed(0)
+    restored.reset(saved)
+    np.testing.assert_array_equal(training_actor(policy, restored)(observations), second)
+    assert not np.array_equal(second, first)
+    assert not np.array_equal(_actor(policy, 8)(observations), first)
+
+
+def test_other_models_act_through_tensorflow():
+    frames = gym.spaces.Box(0, 255, (10, 10, 4), np.uint8)
+    image_policy = build_policy(frames, gym.spaces.Discrete(3), (8,), torso="minatar")
+    assert not isinstance(_actor(image_policy), NumpyActor)
+    # A flat policy with a layer the NumPy forward pass does not know (here a Dropout).
+    observation = keras.Input((5,), name="observation")
+    hidden = keras.layers.Dropout(0.0)(keras.layers.Dense(4, activation="tanh")(observation))
+    logits = keras.layers.Dense(2, name="logits")(hidden)
+    model = keras.Model(observation, keras.layers.Softmax(name="probabilities")(logits))
+    actor = _actor(model)
+    assert not isinstance(actor, NumpyActor)
+    assert actor(_observations(3)).shape == (3,)
+    # And the same actions as make_actor, which it is.
+    np.testing.assert_array_equal(
+        _actor(model, 5)(_observations(16)), make_actor(model, seed=5)(_observations(16))
+    )
