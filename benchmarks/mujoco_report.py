@@ -124,7 +124,7 @@ def markdown(results: dict, machine: dict, commands: list[str], curves: dict[str
     lines = [
         "# MuJoCo: REINFORCE against Tianshou's and Spinning Up's",
         "",
-        "Written by `benchmarks/mujoco.py` from its results JSON; rerun it to update. Each run is",
+        "Written by `benchmarks/mujoco_table.py` from its results JSON; rerun it to update. Each run is",
         "`scripts/train.py` with the env's defaults (`ENV_DEFAULTS`), `--eval_every`,",
         "`--eval_episodes` and no early stop, one run at a time. **Best eval** is Tianshou's",
         "metric: per seed, the best mean greedy return of the evaluations during training; the",

@@ -4,6 +4,7 @@ and the naive reference, whose update must be the trainer's."""
 import dataclasses
 import importlib.util
 import json
+import sys
 
 import gymnasium as gym
 import numpy as np
@@ -225,3 +226,14 @@ def test_export_latency_measures_each_export(tmp_path):
     table = serving.markdown(rows).splitlines()
     assert table[0].startswith("| env | format | outputs | size |") and len(table) == 6
     assert table[4].startswith("| CartPole-v1 | ONNX | distribution | ")
+
+
+def test_no_script_shadows_an_installed_package():
+    # A script's folder comes first on sys.path, so benchmarks/mujoco.py was what
+    # Gymnasium's `import mujoco` got, and every MuJoCo env failed under benchmarks/.
+    for folder in ("benchmarks", "scripts"):
+        for script in (REPO / folder).glob("*.py"):
+            name = script.stem
+            if name in sys.stdlib_module_names or name.startswith("_"):
+                continue
+            assert importlib.util.find_spec(name) is None, f"{folder}/{script.name} shadows {name}"

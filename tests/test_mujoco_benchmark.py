@@ -1,4 +1,4 @@
-"""benchmarks/mujoco.py end to end at a tiny budget: it trains, judges, writes the JSON, the
+"""benchmarks/mujoco_table.py end to end at a tiny budget: it trains, judges, writes the JSON, the
 Markdown and the curve; run again it skips what is done; a run folder missing from the
 results is resumed, not started over; bad flags are one line with nothing written."""
 
@@ -26,7 +26,7 @@ def _flags(tmp_path, *extra):
 
 
 def _mujoco(tmp_path, *extra):
-    return run_script("mujoco.py", *_flags(tmp_path, *extra), cwd=tmp_path, folder="benchmarks")
+    return run_script("mujoco_table.py", *_flags(tmp_path, *extra), cwd=tmp_path, folder="benchmarks")
 
 
 def test_runner_trains_skips_and_resumes(tmp_path):

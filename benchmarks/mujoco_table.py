@@ -1,10 +1,10 @@
 """The MuJoCo table (issue 12): every env × seed trained with its defaults, resumably, then
 the results JSON, docs/mujoco.md and one learning-curve PNG per env.
 
-python benchmarks/mujoco.py --envs=HalfCheetah-v5,Hopper-v5 --seeds=0,1,2,3,4 \
+python benchmarks/mujoco_table.py --envs=HalfCheetah-v5,Hopper-v5 --seeds=0,1,2,3,4 \
     --total_steps=3000000
-python benchmarks/mujoco.py --envs=Pendulum-v1 --total_steps=2000000
-python benchmarks/mujoco.py --render_only          # the Markdown and curves from the JSON
+python benchmarks/mujoco_table.py --envs=Pendulum-v1 --total_steps=2000000
+python benchmarks/mujoco_table.py --render_only          # the Markdown and curves from the JSON
 
 Runs go one at a time (`mujoco_runs.train`: a `scripts/train.py` process each, its env's
 defaults, --eval_every, no early stop). A run already in the results JSON is skipped; a run
@@ -157,7 +157,7 @@ def run() -> dict:
     if _RENDER_ONLY.value:
         render(results)
         return results
-    command = " ".join(["python benchmarks/mujoco.py", *sys.argv[1:]])
+    command = " ".join(["python benchmarks/mujoco_table.py", *sys.argv[1:]])
     if command not in results["commands"]:
         results["commands"].append(command)
     results["machine"] = report_lib.machine()
