@@ -331,7 +331,12 @@ def tanh_half_range(action_space: gym.Space) -> np.ndarray:
 def to_env_actions(
     actions: np.ndarray, action_space: gym.Space, squash: str = "clip"
 ) -> np.ndarray:
-    """Maps sampled actions to what the env accepts.
+    """Maps sampled actions to what the env accepts (`env_action_map`, for one call)."""
+    return env_action_map(action_space, squash)(actions)
+
+
+def env_action_map(action_space: gym.Space, squash: str = "clip") -> Callable:
+    """The map from sampled actions to what the env accepts, its constants computed once.
 
     Discrete: index i → start + i. Box, `squash="clip"`: u clipped to [low, high]; `"tanh"`:
     a = c + h ⊙ tanh(u), c = (high + low)/2, h = (high − low)/2 (then clipped, for the last
@@ -340,13 +345,20 @@ def to_env_actions(
     (`distributions.TanhDiagGaussian`).
 
     Args:
-        actions: [B] int32 indices or [B, D] float32 samples u.
+        action_space: the env's single action space.
         squash: "clip" or "tanh" (Box only; ignored for Discrete).
+
+    Returns:
+        A function of [B] int32 indices or [B, D] float32 samples u.
     """
     if isinstance(action_space, gym.spaces.Discrete):
-        return actions.astype(action_space.dtype) + action_space.start
-    low, high = action_space.low, action_space.high
-    if squash == "tanh":
-        center = (high.astype(np.float64) + low) / 2
-        actions = center + tanh_half_range(action_space) * np.tanh(actions.astype(np.float64))
-    return np.clip(actions, low, high).astype(action_space.dtype)
+        dtype, start = action_space.dtype, action_space.start
+        return lambda actions: actions.astype(dtype) + start
+    low, high, dtype = action_space.low, action_space.high, action_space.dtype
+    if squash != "tanh":
+        return lambda actions: np.clip(actions, low, high).astype(dtype)
+    center = (high.astype(np.float64) + low) / 2
+    half_range = tanh_half_range(action_space)
+    return lambda actions: np.clip(
+        center + half_range * np.tanh(actions.astype(np.float64)), low, high
+    ).astype(dtype)

@@ -35,7 +35,7 @@ import gymnasium as gym
 import numpy as np
 
 from reinforce_tf.policy import observation_dtype
-from reinforce_tf.training.envs import to_env_actions
+from reinforce_tf.training.envs import env_action_map
 
 # Steps a collection is first given room for when the env has no time limit (it doubles).
 _UNLIMITED_CAPACITY = 1024
@@ -79,7 +79,7 @@ class RolloutCollector:
 
     The first collection resets the envs with `seed` (env b gets seed + b); later ones
     continue the envs' random streams, so a seeded run is reproducible. Box actions reach
-    the env clipped or tanh-squashed (`squash`, see `envs.to_env_actions`); the rollout
+    the env clipped or tanh-squashed (`squash`, see `envs.env_action_map`); the rollout
     keeps them as sampled. An `act` with a `sync()` method (`acting.NumpyActor`, which
     copies the policy's parameters) is synced at the start of every collection.
     """
@@ -94,6 +94,7 @@ class RolloutCollector:
         self.env = env
         self.act = act
         self.squash = squash
+        self._to_env = env_action_map(env.single_action_space, squash)
         self._seed = seed
         self._buffers: _Buffers | None = None
 
@@ -138,9 +139,7 @@ class RolloutCollector:
             if t == buffers.capacity:
                 buffers.grow()
             action = self.act(observation)
-            next_observation, reward, terminated, truncated, _ = self.env.step(
-                to_env_actions(action, self.env.single_action_space, self.squash)
-            )
+            next_observation, reward, terminated, truncated, _ = self.env.step(self._to_env(action))
             valid = playing & ~ended
             ended = terminated | truncated
             done = ended & valid
@@ -152,13 +151,16 @@ class RolloutCollector:
             buffers.valid[t] = valid
             buffers.time_steps[t] = time_step
             buffers.returns_so_far[t] = running_return
-            time_step = (time_step + valid) * ~done
-            running_return *= ~done
-            # The envs that just finished take the next unstarted episodes, lowest env first;
-            # the rest idle. Decided from this step's ends only, before those episodes play.
-            starts = done & (np.cumsum(done) <= unstarted)
-            unstarted -= int(starts.sum())
-            playing = (playing & ~done) | starts
+            time_step += valid
+            if done.any():  # most steps end no episode: skip the bookkeeping of ends
+                time_step *= ~done
+                running_return *= ~done
+                # The envs that just finished take the next unstarted episodes, lowest env
+                # first; the rest idle. Decided from this step's ends only, before those
+                # episodes play.
+                starts = done & (np.cumsum(done) <= unstarted)
+                unstarted -= int(starts.sum())
+                playing = (playing & ~done) | starts
             counted += int(valid.sum())
             observation = next_observation
             t += 1
