@@ -12,7 +12,7 @@ from reinforce_tf.policy import (
     make_actor,
     update_observation_statistics,
 )
-from reinforce_tf.training.acting import NumpyActor, training_actor
+from reinforce_tf.training.acting import NumpyActor, greedy_actor, training_actor
 from reinforce_tf.training.envs import make_vector_env
 from reinforce_tf.training.rollout import RolloutCollector
 
@@ -137,3 +137,21 @@ def test_other_models_act_through_tensorflow():
     np.testing.assert_array_equal(
         _actor(model, 5)(_observations(16)), make_actor(model, seed=5)(_observations(16))
     )
+
+
+@pytest.mark.parametrize("action_space", [gym.spaces.Discrete(4), gym.spaces.Box(-1, 1, (3,))])
+def test_greedy_actions_are_the_modes_make_actor_takes(action_space):
+    policy = build_policy(BOX, action_space, (16,), normalize_observations=True, seed=2)
+    policy.set_weights(
+        [np.random.default_rng(5).normal(size=w.shape) for w in policy.get_weights()]
+    )
+    update_observation_statistics(policy, _observations(seed=6))
+    actor = greedy_actor(policy)
+    assert isinstance(actor, NumpyActor)
+    actor.sync()  # as a collection does: reads θ again, draws nothing
+    observations = _observations(256)
+    expected = make_actor(policy, greedy=True)(observations)
+    if isinstance(action_space, gym.spaces.Discrete):
+        np.testing.assert_array_equal(actor(observations), expected)
+    else:
+        np.testing.assert_allclose(actor(observations), expected, rtol=1e-5, atol=1e-5)

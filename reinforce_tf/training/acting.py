@@ -34,6 +34,16 @@ def training_actor(policy: keras.Model, rng: tf.random.Generator):
     return NumpyActor(policy, rng, layers)
 
 
+def greedy_actor(policy: keras.Model):
+    """The mode of π(·|s): argmax of the logits, or μ; in NumPy when it can read `policy`
+    (as `training_actor`), else `make_actor(policy, greedy=True)`. Its parameters are read
+    once, when it is made."""
+    layers = _mlp_layers(policy)
+    if layers is None:
+        return make_actor(policy, greedy=True)
+    return NumpyActor(policy, None, layers, greedy=True)
+
+
 class NumpyActor:
     """Samples A_t ~ π(·|S_t, θ) for a batch of flat observations [B, O], in NumPy.
 
@@ -53,10 +63,13 @@ class NumpyActor:
     collection, draws exactly what the single-process actor draws).
     """
 
-    def __init__(self, policy: keras.Model, rng: tf.random.Generator, layers):
+    def __init__(
+        self, policy: keras.Model, rng: tf.random.Generator | None, layers, greedy: bool = False
+    ):
         self._policy = policy
         self._rng = rng
         self._layers = layers
+        self._greedy = greedy
         self._discrete = "logits" in {layer.name for layer in policy.layers}
         self._read_parameters()
         self._numpy_rng = None  # seeded at the first sync or call: making it draws nothing
@@ -64,7 +77,8 @@ class NumpyActor:
     def sync(self) -> None:
         """Reads the policy's current parameters and starts a new random stream."""
         self._read_parameters()
-        self._reseed()
+        if not self._greedy:
+            self._reseed()
 
     def _reseed(self) -> None:
         seed = self._rng.make_seeds(1)[:, 0].numpy().astype(np.uint64)  # 2 × 64 bits
@@ -97,8 +111,11 @@ class NumpyActor:
         return h @ kernel + bias
 
     def __call__(self, observations: np.ndarray) -> np.ndarray:
-        """Observations [B, O] → sampled actions [B] int32 or [B, D] float32."""
+        """Observations [B, O] → sampled (or, greedy, the most probable) actions [B] int32
+        or [B, D] float32."""
         out = self.forward(observations)
+        if self._greedy:
+            return np.argmax(out, axis=-1).astype(np.int32) if self._discrete else out
         if self._numpy_rng is None:
             self._reseed()
         if self._discrete:
