@@ -29,7 +29,7 @@ from reinforce_tf.training.learner import make_agent
 from reinforce_tf.training.run_folder import load_run_config, start_run_folder
 
 # A run that never stops early, with a checkpoint (and an env reseed) every 1,500 steps.
-RUN_FLAGS = ["--seed=3", "--total_steps=40000", "--checkpoint_every=1500", "--target_return=inf"]
+RUN_FLAGS = ["--seed=3", "--total_steps=200000", "--checkpoint_every=1500", "--target_return=inf"]
 
 
 def start_train(cwd, *flags):
@@ -62,27 +62,27 @@ def test_sigkill_then_resume_replays_the_uninterrupted_run(script, tmp_path):
     run = tmp_path / "run"
     process = start_train(tmp_path, *RUN_FLAGS, f"--logdir={run}", "--save_path=resumed.keras")
     wait_for_checkpoint(process, run)
-    time.sleep(0.1)  # somewhere inside the next interval
+    time.sleep(0.1)  # somewhere inside the next interval (the run takes seconds: 200,000 steps)
     assert process.poll() is None  # still training: the kill lands mid-run
     process.kill()
     process.communicate()
     assert process.returncode == -signal.SIGKILL  # killed before it finished
     killed_at = max(checkpoint_steps(run))
-    assert killed_at < 40_000
+    assert killed_at < 200_000
     # The killed trainer's pid stays in the lock file, but the kernel dropped its lock.
     assert (run / "lock").read_text() == f"{process.pid}\n"
 
     done = script("train.py", "--resume", f"--logdir={run}", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
-    assert f"resuming at step {killed_at:,} of 40,000" in done.stdout
+    assert f"resuming at step {killed_at:,} of 200,000" in done.stdout
 
     # The same run, never interrupted, in this process.
     reference = train(
         TrainConfig.for_env(
             "CartPole-v1",
             seed=3,
-            total_steps=40_000,
+            total_steps=200_000,
             checkpoint_every=1_500,
             target_return=float("inf"),
             logdir=str(tmp_path / "reference"),

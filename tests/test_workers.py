@@ -157,7 +157,7 @@ def test_one_worker_plays_the_single_process_run(tmp_path):
     flags = {"total_steps": 4_000, "normalize_observations": True}
     single = train(run_config(tmp_path, "single", **flags), progress=None)
     one = train(run_config(tmp_path, "one", workers=1, **flags), progress=None)
-    assert one.episodes == single.episodes > 100
+    assert one.episodes == single.episodes > 64  # three updates or more
     assert_same_run(tmp_path / "one", tmp_path / "single", one.save_path, single.save_path)
 
 
