@@ -10,8 +10,8 @@ Exact: with π[s, a] = π(a | observations[s], θ) from the Keras policy,
 
 is computed by `tf.linalg.solve` under a `tf.GradientTape`, which gives ∇_θ J exactly.
 
-Estimate: play N episodes through the trainer's own `RolloutCollector`, with the policy's own
-sampler (`make_actor`), on a Gymnasium vector env of `TabularEnv` copies (the MDP's
+Estimate: play N episodes through the trainer's own `RolloutCollector`, with the trainer's
+own sampler (`acting.training_actor`: NumPy for these MLP policies), on a Gymnasium vector env of `TabularEnv` copies (the MDP's
 dynamics, `tabular.next_states`): collections of E episodes in fewer envs than E, so each
 env takes the next episode as it frees up and envs play different numbers of them. What
 the check averages is therefore the collector's selection of episodes. Split them into K
@@ -46,7 +46,8 @@ from reinforce_tf.errors import InputError
 from reinforce_tf.exact.short_corridor import corridor_mdp
 from reinforce_tf.exact.tabular import TabularEnv, TabularMDP, random_mdp, state_values
 from reinforce_tf.optimizers import SGD
-from reinforce_tf.policy import build_policy, distribution_model, make_actor
+from reinforce_tf.policy import build_policy, distribution_model
+from reinforce_tf.training.acting import training_actor
 from reinforce_tf.training.learner import rollout_gamma_powers, rollout_weights
 from reinforce_tf.training.rollout import Rollout, RolloutCollector
 
@@ -124,9 +125,9 @@ class _StateLog(gym.Wrapper):
 
 class EpisodeSampler:
     """Plays episodes of `mdp` with `policy` the way the trainer does: `RolloutCollector`
-    with `make_actor(policy, seed=seed)` on a `SyncVectorEnv` of `num_envs` `TabularEnv`
-    copies (next-step autoreset; env b seeded seed + b), which also record their hidden
-    states.
+    with the trainer's actor (`training_actor`, seeded with `seed`) on a `SyncVectorEnv` of
+    `num_envs` `TabularEnv` copies (next-step autoreset; env b seeded seed + b), which also
+    record their hidden states.
     """
 
     def __init__(
@@ -136,7 +137,8 @@ class EpisodeSampler:
             [lambda: _StateLog(TabularEnv(mdp)) for _ in range(num_envs)],
             autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP,
         )
-        self.collector = RolloutCollector(self.env, make_actor(policy, seed=seed), seed)
+        actor = training_actor(policy, tf.random.Generator.from_seed(seed))
+        self.collector = RolloutCollector(self.env, actor, seed)
 
     def collect(self, num_episodes: int) -> tuple[Rollout, np.ndarray]:
         """One collection of `num_episodes` episodes (`RolloutCollector.collect`).
