@@ -1,5 +1,7 @@
 """The trainer's NumPy actor: the Keras policy's numbers, its distribution, its seeding."""
 
+import warnings
+
 import gymnasium as gym
 import keras
 import numpy as np
@@ -61,7 +63,7 @@ def test_sync_reads_parameters_changed_after_the_actor_was_made():
     np.testing.assert_array_equal(actor(observations), 1)  # π(1) ≈ 1 − e⁻⁵⁰
 
 
-def test_a_collection_acts_with_the_parameters_at_its_start():
+def test_each_collection_acts_with_the_parameters_at_its_start():
     env = make_vector_env("CartPole-v1", 4)
     policy = build_policy(env.single_observation_space, env.single_action_space, (8,))
     collector = RolloutCollector(env, _actor(policy), seed=0)
@@ -121,6 +123,51 @@ def test_actions_are_drawn_from_the_generator_the_checkpoint_saves():
     assert not np.array_equal(_actor(policy, 8)(observations), first)
 
 
+def _flat_model(hidden_activation="tanh", head_activation=None, log_std=None):
+    """A flat policy of build_policy's shape (Dense 4 → "logits" → "probabilities"), or with
+    `log_std` a Gaussian one whose "log_std" Dense is fed zeros (or, "features", the
+    features), with the activations given."""
+    observation = keras.Input((5,), name="observation")
+    hidden = keras.layers.Dense(4, activation=hidden_activation)(observation)
+    if log_std is None:
+        logits = keras.layers.Dense(2, activation=head_activation, name="logits")(hidden)
+        return keras.Model(observation, keras.layers.Softmax(name="probabilities")(logits))
+    mean = keras.layers.Dense(2, activation=head_activation, name="mean")(hidden)
+    source = hidden if log_std == "features" else keras.ops.zeros_like(hidden[:, :1])
+    std = keras.layers.Activation("exponential", name="std")(
+        keras.layers.Dense(2, name="log_std")(source)
+    )
+    return keras.Model(observation, {"mean": mean, "std": std})
+
+
+def test_relu_layers_act_in_numpy_too():
+    model = _flat_model("relu")
+    model.set_weights([np.random.default_rng(3).normal(size=w.shape) for w in model.get_weights()])
+    actor = greedy_actor(model)
+    assert isinstance(actor, NumpyActor)
+    observations = _observations(64)
+    np.testing.assert_array_equal(actor(observations), make_actor(model, greedy=True)(observations))
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        _flat_model(lambda x: keras.ops.tanh(x)),  # a lambda: not one of build_policy's
+        _flat_model(keras.layers.ReLU()),  # an activation layer object
+        _flat_model(head_activation="tanh"),  # a head that is not linear
+        _flat_model(log_std="features"),  # σ depends on the state
+    ],
+    ids=["lambda", "relu_layer", "tanh_head", "state_dependent_std"],
+)
+def test_models_the_numpy_forward_pass_cannot_read_act_through_tensorflow(model):
+    for actor in (greedy_actor(model), _actor(model)):
+        assert not isinstance(actor, NumpyActor)
+        assert len(actor(_observations(3))) == 3
+    np.testing.assert_array_equal(
+        greedy_actor(model)(_observations(16)), make_actor(model, greedy=True)(_observations(16))
+    )
+
+
 def test_other_models_act_through_tensorflow():
     frames = gym.spaces.Box(0, 255, (10, 10, 4), np.uint8)
     image_policy = build_policy(frames, gym.spaces.Discrete(3), (8,), torso="minatar")
@@ -137,6 +184,12 @@ def test_other_models_act_through_tensorflow():
     np.testing.assert_array_equal(
         _actor(model, 5)(_observations(16)), make_actor(model, seed=5)(_observations(16))
     )
+    # A quantized policy: its kernels are int8 with a separate scale.
+    quantized = build_policy(BOX, gym.spaces.Discrete(2), (8,))
+    with warnings.catch_warnings():  # Keras names each layer it has nothing to quantize in
+        warnings.simplefilter("ignore")
+        quantized.quantize("int8")
+    assert not isinstance(greedy_actor(quantized), NumpyActor)
 
 
 @pytest.mark.parametrize("action_space", [gym.spaces.Discrete(4), gym.spaces.Box(-1, 1, (3,))])

@@ -16,11 +16,11 @@ import tensorflow as tf
 
 from reinforce_tf.policy import NORMALIZER, make_actor
 
-# Hidden activations `build_policy` uses, as NumPy functions applied in place.
+# The hidden activations `build_policy` uses (by identity: a user's lambda or activation layer
+# is not one of them), as NumPy functions applied in place.
 _ACTIVATIONS = {
-    "tanh": lambda x: np.tanh(x, out=x),
-    "relu": lambda x: np.maximum(x, 0.0, out=x),
-    "linear": lambda x: x,
+    keras.activations.tanh: lambda x: np.tanh(x, out=x),
+    keras.activations.relu: lambda x: np.maximum(x, 0.0, out=x),
 }
 
 
@@ -92,8 +92,7 @@ class NumpyActor:
             self._shift = normalizer.adapt_mean.numpy()
             self._scale = np.maximum(np.sqrt(variance), np.float32(keras.config.epsilon()))
         self._hidden = [
-            (layer.kernel.numpy(), layer.bias.numpy(), _ACTIVATIONS[activation])
-            for layer, activation in hidden
+            (layer.kernel.numpy(), layer.bias.numpy(), activation) for layer, activation in hidden
         ]
         self._head = (head.kernel.numpy(), head.bias.numpy())
         # log σ is the bias of a Dense layer fed zeros: the state-independent vector [D].
@@ -124,9 +123,11 @@ class NumpyActor:
 
 
 def _mlp_layers(policy: keras.Model):
-    """(normalisation layer or None, [(hidden Dense, activation)], head Dense, log σ Dense or
-    None) when `policy` is a `build_policy` model of flat observations: one chain from the
-    input through those layers. None for any other model."""
+    """(normalisation layer or None, [(hidden Dense, NumPy activation)], head Dense, log σ
+    Dense or None) when `policy` is shaped as `build_policy` makes it for flat observations:
+    one chain from the input through float32 Dense layers with biases (tanh or ReLU hidden,
+    linear head), and for Box a linear "log_std" Dense fed zeros. None for any other model,
+    which then acts through TensorFlow."""
     if len(policy.input_shape) != 2:
         return None
     by_name = {layer.name: layer for layer in policy.layers}
@@ -137,18 +138,44 @@ def _mlp_layers(policy: keras.Model):
     hidden = [layer for layer in policy.layers if layer.name not in expected]
     if head is None or ("mean" in by_name) != (log_std is not None):
         return None
+    if normalizer is not None and not (
+        type(normalizer) is keras.layers.Normalization
+        and normalizer.axis == (-1,)
+        and normalizer.input is policy.input
+    ):
+        return None
     features = policy.input if normalizer is None else normalizer.output
     chain = []
     for layer in hidden:
-        activation = keras.activations.serialize(layer.activation) if _is_dense(layer) else None
-        if activation not in _ACTIVATIONS or layer.input is not features:
+        activation = _ACTIVATIONS.get(layer.activation) if _is_dense(layer) else None
+        if activation is None or layer.input is not features:
             return None
         chain.append((layer, activation))
         features = layer.output
-    if not _is_dense(head) or head.input is not features or head.activation.__name__ != "linear":
+    if not (_is_linear_dense(head) and head.input is features):
+        return None
+    if log_std is not None and not (
+        _is_linear_dense(log_std) and _made_by(log_std.input, "ZerosLike")
+    ):
         return None
     return normalizer, chain, head, log_std
 
 
 def _is_dense(layer) -> bool:
-    return type(layer) is keras.layers.Dense and layer.use_bias
+    """A plain float32 Dense layer with a bias (not quantized, not mixed precision)."""
+    return (
+        type(layer) is keras.layers.Dense
+        and layer.use_bias
+        and layer.quantization_mode is None
+        and layer.compute_dtype == "float32"
+    )
+
+
+def _is_linear_dense(layer) -> bool:
+    return _is_dense(layer) and layer.activation is keras.activations.linear
+
+
+def _made_by(tensor, operation: str) -> bool:
+    """Whether the symbolic `tensor` is the output of a Keras operation of that class."""
+    history = getattr(tensor, "_keras_history", None)
+    return history is not None and type(history.operation).__name__ == operation

@@ -81,7 +81,8 @@ class RolloutCollector:
     continue the envs' random streams, so a seeded run is reproducible. Box actions reach
     the env clipped or tanh-squashed (`squash`, see `envs.env_action_map`); the rollout
     keeps them as sampled. An `act` with a `sync()` method (`acting.NumpyActor`, which
-    copies the policy's parameters) is synced at the start of every collection.
+    copies the policy's parameters) is synced at the start of every collection; a wrapper
+    of such an actor must pass its `sync` on, or it acts with stale parameters.
     """
 
     def __init__(
