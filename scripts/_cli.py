@@ -94,6 +94,9 @@ def fail(message: str) -> None:
     sys.exit(2)
 
 
+_HELP_FLAGS = ("--help", "-help", "--helpfull", "-helpfull", "--helpshort", "-helpshort", "-?")
+
+
 def parse_flags(argv: list[str]) -> list[str]:
     """absl's flag parsing with each error as one line instead of a usage dump.
 
@@ -103,6 +106,11 @@ def parse_flags(argv: list[str]) -> list[str]:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return flags.FLAGS(argv)
+    except SystemExit:
+        # absl prints the help asked for, then exits 1; asking for help is no failure.
+        if any(arg.partition("=")[0] in _HELP_FLAGS for arg in argv[1:]):
+            sys.exit(0)
+        raise
     except flags.Error as error:
         # absl prefixes a flagfile's problems with "ERROR:: ".
         fail(

@@ -104,6 +104,7 @@ def test_evaluate_bad_counts_and_spaces(script, tmp_path):
 
 def test_train_flags_are_the_config_fields_with_their_help(script, tmp_path):
     done = script("train.py", "--helpfull", cwd=tmp_path)
+    assert done.returncode == 0 and done.stderr == ""  # help asked for is no failure
     # absl wraps help at 80 columns (also after a hyphen): compare without whitespace.
     text = "".join(done.stdout.split())
     for field in dataclasses.fields(TrainConfig):

@@ -26,7 +26,9 @@ def _flags(tmp_path, *extra):
 
 
 def _mujoco(tmp_path, *extra):
-    return run_script("mujoco_table.py", *_flags(tmp_path, *extra), cwd=tmp_path, folder="benchmarks")
+    return run_script(
+        "mujoco_table.py", *_flags(tmp_path, *extra), cwd=tmp_path, folder="benchmarks"
+    )
 
 
 def test_runner_trains_skips_and_resumes(tmp_path):
