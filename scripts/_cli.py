@@ -124,13 +124,13 @@ def parse_flags(argv: list[str]) -> list[str]:
         )
 
 
-def run_reporting_input_errors(function, *args):
+def run_reporting_input_errors(function, *args, interrupted: str = "interrupted"):
     """Calls `function(*args)`; known failures become one line on stderr.
 
     A bad input (`InputError`, exit 2) names its flag: `--gamma: must be in [0, 1]; got 2.0`.
     A `TrainingError` (exit 1) says what stopped training and where; an `ExportError`
-    (exit 1) what failed in an export. A KeyboardInterrupt that the trainer did not absorb
-    (a second Ctrl-C) exits with INTERRUPTED.
+    (exit 1) what failed in an export. A KeyboardInterrupt that `function` did not absorb
+    (for the trainer, a second Ctrl-C) prints `interrupted` and exits with INTERRUPTED.
     """
     try:
         return function(*args)
@@ -140,5 +140,5 @@ def run_reporting_input_errors(function, *args):
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
-        print("\ninterrupted; nothing saved since the last checkpoint", file=sys.stderr)
+        print(f"\n{interrupted}", file=sys.stderr)
         sys.exit(INTERRUPTED)

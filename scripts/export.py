@@ -46,7 +46,9 @@ _ENV = flags.DEFINE_string(
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         _cli.fail(f"unexpected arguments {argv[1:]}; every option is a --flag")
-    export = _cli.run_reporting_input_errors(_export)
+    export = _cli.run_reporting_input_errors(
+        _export, interrupted="interrupted; no export written (one already at --output is kept)"
+    )
     print(
         f"{export.path}: {FORMAT_NAMES[export.format]}, {export.size:,} bytes, outputs "
         f"{', '.join(export.outputs)}; acts as the policy (largest difference "

@@ -61,7 +61,9 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         _cli.fail(f"unexpected arguments {argv[1:]}; every option is a --flag")
     logging.set_verbosity(logging.WARNING)  # TensorFlow's checkpoint saver logs at INFO
-    result = _cli.run_reporting_input_errors(_train)
+    result = _cli.run_reporting_input_errors(
+        _train, interrupted="interrupted; nothing saved since the last checkpoint"
+    )
     if result.interrupted:
         print(f"interrupted at step {result.steps:,}; policy saved to {result.save_path}")
         if result.logdir is not None:
