@@ -36,8 +36,8 @@ def training_actor(policy: keras.Model, rng: tf.random.Generator):
 
 def greedy_actor(policy: keras.Model):
     """The mode of π(·|s): argmax of the logits, or μ; in NumPy when it can read `policy`
-    (as `training_actor`), else `make_actor(policy, greedy=True)`. Its parameters are read
-    once, when it is made."""
+    (as `training_actor`), else `make_actor(policy, greedy=True)`. The NumPy one reads the
+    parameters when it is made and at each `sync()`."""
     layers = _mlp_layers(policy)
     if layers is None:
         return make_actor(policy, greedy=True)
@@ -66,7 +66,6 @@ class NumpyActor:
     def __init__(
         self, policy: keras.Model, rng: tf.random.Generator | None, layers, greedy: bool = False
     ):
-        self._policy = policy
         self._rng = rng
         self._layers = layers
         self._greedy = greedy
