@@ -16,7 +16,7 @@ from reinforce_tf.config import ACTION_SQUASHES, PRESETS
 from reinforce_tf.errors import InputError
 from reinforce_tf.policy import distribution_model, make_actor
 from reinforce_tf.training.acting import greedy_actor
-from reinforce_tf.training.envs import make_env, make_vector_env, to_env_actions
+from reinforce_tf.training.envs import env_action_map, make_env, make_vector_env
 from reinforce_tf.training.exported import ExportedPolicy
 from reinforce_tf.training.rollout import RolloutCollector
 from reinforce_tf.training.saving import nearest_existing, printable
@@ -239,10 +239,11 @@ def _env_squash(policy: keras.Model | ExportedPolicy, action_squash: str) -> str
 
 def _play(env: gym.Env, act, seed: int, squash: str) -> float:
     """One episode in a single env; its undiscounted return."""
+    to_env = env_action_map(env.action_space, squash)
     observation, _ = env.reset(seed=seed)
     total, done = 0.0, False
     while not done:
-        action = to_env_actions(act(observation[None]), env.action_space, squash)[0]  # batch 1
+        action = to_env(act(observation[None]))[0]  # a batch of 1
         observation, reward, terminated, truncated, _ = env.step(action)
         total += float(reward)
         done = terminated or truncated

@@ -19,9 +19,9 @@ interrupts, ends at once and is dropped whole, so the budget and Ctrl-C hold ins
 update however large.
 
 Speed: the hot loop is one `act` call (`acting.training_actor`: NumPy for MLP policies,
-else a compiled function of the [B, O] batch),
-one `env.step`, and a few whole-array NumPy operations on buffers allocated once; no
-per-env Python (handing out episodes is a cumulative sum over the envs that just ended).
+else a compiled function of the [B, O] batch), one `env.step`, and a few whole-array NumPy
+operations on buffers allocated once; no per-env Python (handing out episodes is a
+cumulative sum over the envs that just ended).
 Buffers hold the longest collection the env's time limit and the budget allow
 (`collection_rows`), so memory is known before training and does not grow as it runs.
 """
@@ -94,7 +94,6 @@ class RolloutCollector:
     ):
         self.env = env
         self.act = act
-        self.squash = squash
         self._to_env = env_action_map(env.single_action_space, squash)
         self._seed = seed
         self._buffers: _Buffers | None = None
