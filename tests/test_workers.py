@@ -16,6 +16,7 @@ from conftest import REPO, outputs_in_plain_keras
 from test_run_folder import start_train, wait_for_checkpoint
 
 from reinforce_tf import TrainConfig, TrainingError, load_policy, train
+from reinforce_tf.training import workers
 from reinforce_tf.training.episode_log import read_episodes
 from reinforce_tf.training.rollout import Rollout
 from reinforce_tf.training.workers import merge_rollouts, worker_act_seed
@@ -277,3 +278,27 @@ def test_without_ray_workers_are_refused_in_one_line(script, tmp_path, monkeypat
         "install it with pip install -r requirements.txt"
     )
     assert list((tmp_path / "work").iterdir()) == []  # nothing written
+
+
+class _UnstartedRay:
+    """Stands in for the ray module before `ray.init`: records the environment it sees."""
+
+    def __init__(self):
+        self.usage_stats = "unset"
+
+    def is_initialized(self):
+        return False
+
+    def init(self, **kwargs):
+        self.usage_stats = os.environ.get("RAY_USAGE_STATS_ENABLED")
+
+
+def test_a_local_ray_instance_reports_no_usage_stats_unless_the_user_asks(monkeypatch):
+    monkeypatch.delenv("RAY_USAGE_STATS_ENABLED", raising=False)
+    ray = _UnstartedRay()
+    assert workers._connect(ray, TrainConfig(workers=2)) is True
+    assert ray.usage_stats == "0"
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "1")
+    ray = _UnstartedRay()
+    workers._connect(ray, TrainConfig(workers=2))
+    assert ray.usage_stats == "1"

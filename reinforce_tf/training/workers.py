@@ -495,6 +495,9 @@ def _connect(ray, config: TrainConfig) -> bool:
         # This machine: as many CPUs as workers at least, so that workers waiting on I/O
         # (a remote simulator) can outnumber the cores.
         cpus = max(os.cpu_count() or 1, config.workers)
+        # Ray reports usage statistics of the clusters it starts unless told not to; the
+        # instance started here for a run reports none (a user's own setting wins).
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         with _stderr_to_devnull():
             ray.init(
                 num_cpus=cpus,
