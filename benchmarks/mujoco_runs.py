@@ -4,10 +4,11 @@ what it reached and judge its saved policy with scripts/evaluate.py.
 A run lives in RUNS/<env>__seed<seed>__<total_steps>/: `run/` (the trainer's run folder:
 config.json, episodes.csv, checkpoints), `policy.keras` (the final policy), `best.keras` (the
 best greedy evaluation during training, with its return and step in the file's note),
-`train.log` (the trainer's output) and `wall.json` (wall seconds of the trainer processes
-that finished).
+`train.log` (the trainer's output), `wall.json` (wall seconds of the trainer processes
+that finished) and `runner.lock` (held by the runner working on the run, see `claim`).
 """
 
+import fcntl
 import json
 import os
 import re
@@ -34,6 +35,22 @@ _EVALUATION = re.compile(r"return (-?[\d.]+(?:e[-+]?\d+)?) ± ([\d.]+(?:e[-+]?\d
 def run_name(env: str, seed: int, total_steps: int) -> str:
     """The run's folder name and results key, e.g. "Hopper-v5__seed0__3000000"."""
     return f"{env}__seed{seed}__{total_steps}"
+
+
+def claim(folder: Path):
+    """The run in `folder` for this runner: an exclusive `flock` on `folder/runner.lock`,
+    held until the returned file is closed (or the process ends: the kernel drops it, so a
+    killed runner never leaves a run claimed). None when another runner holds it, so
+    runners on one machine (one per core) can share an env × seed list.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = open(folder / "runner.lock", "a")  # noqa: SIM115 (held past this function)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
 
 
 def wait_while(lock: str | None, say) -> None:

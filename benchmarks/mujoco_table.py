@@ -13,8 +13,14 @@ run its saved policy is judged by scripts/evaluate.py, and the JSON, the Markdow
 env's curve are rewritten, so the runner can be stopped at any time and started again with
 the same command. Before each process it waits while --wait_while exists (a file that says
 someone is timing on this machine).
+
+Several runners may share one results JSON, one per core: each claims a run before training
+it (`mujoco_runs.claim`) and skips the runs another holds, and each adds its result to the
+JSON as it is on disk then, under a lock on `<results>.lock`, so none overwrites another's.
 """
 
+import contextlib
+import fcntl
 import json
 import os
 import subprocess
@@ -117,6 +123,15 @@ def load_results(path: Path) -> dict:
     return {"commands": [], "machine": {}, **results}
 
 
+@contextlib.contextmanager
+def results_locked(path: Path):
+    """An exclusive `flock` on `<path>.lock` inside the block: runners sharing the results
+    JSON read, change and write it one at a time."""
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def render(results: dict) -> None:
     """Writes the curves of every env in `results`, then the Markdown."""
     markdown = Path(_MARKDOWN.value)
@@ -158,40 +173,58 @@ def run() -> dict:
         render(results)
         return results
     command = " ".join(["python benchmarks/mujoco_table.py", *sys.argv[1:]])
-    if command not in results["commands"]:
-        results["commands"].append(command)
-    results["machine"] = report_lib.machine()
+    with results_locked(results_path):
+        results = load_results(results_path)
+        if command not in results["commands"]:
+            results["commands"].append(command)
+        results["machine"] = report_lib.machine()
+        write_text_atomically(results_path, json.dumps(results, indent=2) + "\n")
     for env in _ENVS.value:
         for seed in seeds:
             name = mujoco_runs.run_name(env, seed, _TOTAL_STEPS.value)
-            if name in results["runs"]:
+            if name in load_results(results_path)["runs"]:
                 say(f"{name}: done, skipped")
                 continue
             folder = Path(_RUNS_DIR.value) / name
-            mujoco_runs.wait_while(_WAIT_WHILE.value, say)
-            resuming = (folder / "run" / "config.json").exists()
-            say(f"{name}: {'resuming' if resuming else 'training'} …")
-            seconds = mujoco_runs.train(
-                env,
-                seed,
-                _TOTAL_STEPS.value,
-                folder,
-                eval_every=_EVAL_EVERY.value,
-                eval_episodes=_EVAL_EPISODES.value,
-            )
-            mujoco_runs.wait_while(_WAIT_WHILE.value, say)
-            final = mujoco_runs.judge(folder / mujoco_runs.POLICY_NAME, _FINAL_EPISODES.value)
-            entry = mujoco_runs.result(folder, final, _FINAL_EPISODES.value)
-            results["runs"][name] = entry
-            write_text_atomically(results_path, json.dumps(results, indent=2) + "\n")
-            render(results)
-            say(
-                f"{name}: best eval {entry['best_eval']}, final greedy {final[0]:.1f} ± "
-                f"{final[1]:.1f}, last 100 {entry['last_100_mean']:.1f}, {seconds / 60:.1f} min"
-            )
-    write_text_atomically(results_path, json.dumps(results, indent=2) + "\n")
-    render(results)
+            claimed = mujoco_runs.claim(folder)
+            if claimed is None:
+                say(f"{name}: another runner has it, skipped")
+                continue
+            with claimed:
+                entry = _train_and_judge(env, seed, folder)
+            with results_locked(results_path):
+                results = load_results(results_path)
+                results["runs"][name] = entry
+                write_text_atomically(results_path, json.dumps(results, indent=2) + "\n")
+                render(results)
+    with results_locked(results_path):
+        results = load_results(results_path)
+        render(results)
     return results
+
+
+def _train_and_judge(env: str, seed: int, folder: Path) -> dict:
+    """Trains (or resumes) the run in `folder`, judges its saved policy; its result entry."""
+    name = folder.name
+    mujoco_runs.wait_while(_WAIT_WHILE.value, say)
+    resuming = (folder / "run" / "config.json").exists()
+    say(f"{name}: {'resuming' if resuming else 'training'} …")
+    seconds = mujoco_runs.train(
+        env,
+        seed,
+        _TOTAL_STEPS.value,
+        folder,
+        eval_every=_EVAL_EVERY.value,
+        eval_episodes=_EVAL_EPISODES.value,
+    )
+    mujoco_runs.wait_while(_WAIT_WHILE.value, say)
+    final = mujoco_runs.judge(folder / mujoco_runs.POLICY_NAME, _FINAL_EPISODES.value)
+    entry = mujoco_runs.result(folder, final, _FINAL_EPISODES.value)
+    say(
+        f"{name}: best eval {entry['best_eval']}, final greedy {final[0]:.1f} ± "
+        f"{final[1]:.1f}, last 100 {entry['last_100_mean']:.1f}, {seconds / 60:.1f} min"
+    )
+    return entry
 
 
 def main(argv: list[str]) -> None:

@@ -1,10 +1,15 @@
 """benchmarks/mujoco_table.py end to end at a tiny budget: it trains, judges, writes the JSON, the
 Markdown and the curve; run again it skips what is done; a run folder missing from the
-results is resumed, not started over; bad flags are one line with nothing written."""
+results is resumed, not started over; runners sharing the JSON keep each other's results and
+skip each other's runs; bad flags are one line with nothing written."""
 
+import fcntl
 import json
+import os
+import subprocess
+import sys
 
-from conftest import run_script
+from conftest import REPO, run_script
 
 
 def _flags(tmp_path, *extra):
@@ -68,6 +73,50 @@ def test_runner_trains_skips_and_resumes(tmp_path):
     for key in ("steps", "episodes", "best_eval", "last_100_mean", "final_greedy_mean"):
         assert again_run[key] == run[key], key
     assert again_run["processes"] == 2
+
+
+def test_runners_sharing_the_json_skip_claimed_runs_and_keep_each_others_results(tmp_path):
+    # Another runner holds seed 1 (its claim, a flock on runner.lock) and, while this one
+    # waits to train seed 0 (--wait_while), finishes a run of its own and writes it to the
+    # JSON: this runner skips seed 1 and adds seed 0 beside the other's run.
+    claimed = tmp_path / "runs" / "InvertedPendulum-v5__seed1__3000"
+    claimed.mkdir(parents=True)
+    other = open(claimed / "runner.lock", "a")  # noqa: SIM115 (held while the runner runs)
+    fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    wait = tmp_path / "timing.lock"
+    wait.touch()
+    flags = [f for f in _flags(tmp_path) if not f.startswith("--wait_while")]
+    runner = subprocess.Popen(
+        [sys.executable, str(REPO / "benchmarks" / "mujoco_table.py"), *flags, "--seeds=1,0"]
+        + [f"--wait_while={wait}"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    lines = []
+    while not lines or not lines[-1].startswith("waiting while"):
+        line = runner.stdout.readline()
+        assert line, f"the runner ended early: {lines} {runner.stderr.read()}"
+        lines.append(line)
+    assert lines[0] == "InvertedPendulum-v5__seed1__3000: another runner has it, skipped\n"
+    results_path = tmp_path / "results.json"
+    results = json.loads(results_path.read_text())
+    results["runs"]["Hopper-v5__seed0__3000"] = {
+        "env": "Hopper-v5", "seed": 0, "total_steps": 3000, "steps": 3000, "episodes": 40,
+        "best_eval": 35.0, "best_eval_step": 1000, "last_100_mean": 20.0,
+        "final_greedy_mean": 30.0, "final_greedy_std": 1.0, "final_episodes": 2,
+        "wall_seconds": 9.0, "processes": 1, "config": {},
+    }  # fmt: skip
+    results_path.write_text(json.dumps(results))
+    wait.unlink()
+    out, err = runner.communicate(timeout=300)
+    assert runner.returncode == 0, err
+    assert "InvertedPendulum-v5__seed0__3000: training" in out
+    runs = json.loads(results_path.read_text())["runs"]
+    assert sorted(runs) == ["Hopper-v5__seed0__3000", "InvertedPendulum-v5__seed0__3000"]
+    other.close()
 
 
 def test_bad_flags_are_one_line_and_write_nothing(tmp_path):
