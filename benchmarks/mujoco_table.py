@@ -168,39 +168,42 @@ def _name(result: dict) -> str:
 def run() -> dict:
     seeds = _check_flags()
     results_path = Path(_RESULTS.value)
-    results = load_results(results_path)
-    if _RENDER_ONLY.value:
-        render(results)
-        return results
-    command = " ".join(["python benchmarks/mujoco_table.py", *sys.argv[1:]])
-    with results_locked(results_path):
-        results = load_results(results_path)
-        if command not in results["commands"]:
-            results["commands"].append(command)
-        results["machine"] = report_lib.machine()
-        write_text_atomically(results_path, json.dumps(results, indent=2) + "\n")
-    for env in _ENVS.value:
-        for seed in seeds:
-            name = mujoco_runs.run_name(env, seed, _TOTAL_STEPS.value)
-            if name in load_results(results_path)["runs"]:
-                say(f"{name}: done, skipped")
-                continue
-            folder = Path(_RUNS_DIR.value) / name
-            claimed = mujoco_runs.claim(folder)
-            if claimed is None:
-                say(f"{name}: another runner has it, skipped")
-                continue
-            with claimed:
-                entry = _train_and_judge(env, seed, folder)
-            with results_locked(results_path):
-                results = load_results(results_path)
-                results["runs"][name] = entry
-                write_text_atomically(results_path, json.dumps(results, indent=2) + "\n")
-                render(results)
+    if not _RENDER_ONLY.value:
+        command = " ".join(["python benchmarks/mujoco_table.py", *sys.argv[1:]])
+        with results_locked(results_path):
+            results = load_results(results_path)
+            if command not in results["commands"]:
+                results["commands"].append(command)
+            results["machine"] = report_lib.machine()
+            write_text_atomically(results_path, json.dumps(results, indent=2) + "\n")
+        for env in _ENVS.value:
+            for seed in seeds:
+                _run_once(env, seed, results_path)
     with results_locked(results_path):
         results = load_results(results_path)
         render(results)
     return results
+
+
+def _run_once(env: str, seed: int, results_path: Path) -> None:
+    """The run env × seed, unless the results hold it or another runner has claimed it:
+    trained, judged, and added to the results JSON as it is on disk then."""
+    name = mujoco_runs.run_name(env, seed, _TOTAL_STEPS.value)
+    if name in load_results(results_path)["runs"]:
+        say(f"{name}: done, skipped")
+        return
+    folder = Path(_RUNS_DIR.value) / name
+    claimed = mujoco_runs.claim(folder)
+    if claimed is None:
+        say(f"{name}: another runner has it, skipped")
+        return
+    with claimed:
+        entry = _train_and_judge(env, seed, folder)
+    with results_locked(results_path):
+        results = load_results(results_path)
+        results["runs"][name] = entry
+        write_text_atomically(results_path, json.dumps(results, indent=2) + "\n")
+        render(results)
 
 
 def _train_and_judge(env: str, seed: int, folder: Path) -> dict:
