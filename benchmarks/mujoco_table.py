@@ -187,23 +187,24 @@ def run() -> dict:
 
 def _run_once(env: str, seed: int, results_path: Path) -> None:
     """The run env × seed, unless the results hold it or another runner has claimed it:
-    trained, judged, and added to the results JSON as it is on disk then."""
+    trained, judged, and added to the results JSON as it is on disk then. The claim is held
+    until the result is written, and the results are read again once it is taken, so a
+    run another runner just finished is never trained twice."""
     name = mujoco_runs.run_name(env, seed, _TOTAL_STEPS.value)
-    if name in load_results(results_path)["runs"]:
-        say(f"{name}: done, skipped")
-        return
-    folder = Path(_RUNS_DIR.value) / name
-    claimed = mujoco_runs.claim(folder)
+    claimed = mujoco_runs.claim(Path(_RUNS_DIR.value) / name)
     if claimed is None:
         say(f"{name}: another runner has it, skipped")
         return
     with claimed:
-        entry = _train_and_judge(env, seed, folder)
-    with results_locked(results_path):
-        results = load_results(results_path)
-        results["runs"][name] = entry
-        write_text_atomically(results_path, json.dumps(results, indent=2) + "\n")
-        render(results)
+        if name in load_results(results_path)["runs"]:
+            say(f"{name}: done, skipped")
+            return
+        entry = _train_and_judge(env, seed, Path(_RUNS_DIR.value) / name)
+        with results_locked(results_path):
+            results = load_results(results_path)
+            results["runs"][name] = entry
+            write_text_atomically(results_path, json.dumps(results, indent=2) + "\n")
+            render(results)
 
 
 def _train_and_judge(env: str, seed: int, folder: Path) -> dict:
