@@ -191,7 +191,8 @@ def _run_once(env: str, seed: int, results_path: Path) -> None:
     until the result is written, and the results are read again once it is taken, so a
     run another runner just finished is never trained twice."""
     name = mujoco_runs.run_name(env, seed, _TOTAL_STEPS.value)
-    claimed = mujoco_runs.claim(Path(_RUNS_DIR.value) / name)
+    folder = Path(_RUNS_DIR.value) / name
+    claimed = mujoco_runs.claim(folder)
     if claimed is None:
         say(f"{name}: another runner has it, skipped")
         return
@@ -199,7 +200,7 @@ def _run_once(env: str, seed: int, results_path: Path) -> None:
         if name in load_results(results_path)["runs"]:
             say(f"{name}: done, skipped")
             return
-        entry = _train_and_judge(env, seed, Path(_RUNS_DIR.value) / name)
+        entry = _train_and_judge(env, seed, folder)
         with results_locked(results_path):
             results = load_results(results_path)
             results["runs"][name] = entry
