@@ -48,6 +48,12 @@ class Categorical(NamedTuple):
         """The most probable action; [B] int32."""
         return tf.argmax(self.logits, axis=-1, output_type=tf.int32)
 
+    def kl(self, other: "Categorical") -> tf.Tensor:
+        """KL(π ‖ π') = Σ_a π(a) (ln π(a) − ln π'(a)) against `other` π'; [B]."""
+        log_probs = tf.nn.log_softmax(self.logits)
+        difference = log_probs - tf.nn.log_softmax(other.logits)
+        return tf.reduce_sum(tf.exp(log_probs) * difference, axis=-1)
+
 
 class DiagGaussian(NamedTuple):
     """π(a|s) = Π_d N(a_d; μ_d(s), σ_d²), σ = exp(log_std).
@@ -85,6 +91,14 @@ class DiagGaussian(NamedTuple):
     def mode(self) -> tf.Tensor:
         """The mean μ; [B, D] float32."""
         return self.mean
+
+    def kl(self, other: "DiagGaussian") -> tf.Tensor:
+        """KL(N(μ, σ²) ‖ N(μ', σ'²)) = Σ_d [ln σ'_d − ln σ_d + (σ_d² + (μ_d − μ'_d)²) / (2σ'_d²)
+        − ½] against `other`; [B]."""
+        log_ratio = other.log_std - self.log_std
+        squared = tf.exp(2.0 * self.log_std) + tf.square(self.mean - other.mean)
+        kl = log_ratio + 0.5 * squared * tf.exp(-2.0 * other.log_std) - 0.5
+        return tf.reduce_sum(tf.broadcast_to(kl, tf.shape(self.mean)), axis=-1)
 
 
 def log_one_minus_tanh_squared(u: tf.Tensor) -> tf.Tensor:
@@ -141,3 +155,8 @@ class TanhDiagGaussian(NamedTuple):
     def mode(self) -> tf.Tensor:
         """The pre-squash mean μ; [B, D] float32 (its squash is the greedy action)."""
         return self.gaussian.mode()
+
+    def kl(self, other: "TanhDiagGaussian") -> tf.Tensor:
+        """KL of the squashed distributions against `other` (same bounds); [B]. The squash is
+        one to one and the same for both, so this is the pre-squash Gaussians' KL exactly."""
+        return self.gaussian.kl(other.gaussian)

@@ -37,7 +37,8 @@ from reinforce_tf.errors import InputError
         ("resume", 0, "True or False"),
         ("env", "", "a Gymnasium id"),
         ("save_path", None, 'a path ending in ".keras"'),
-        ("lr_schedule", "cosine", "one of constant, linear"),
+        ("lr_schedule", "cosine", "one of constant, linear, kl"),
+        ("target_kl", 0.0, "a finite number > 0"),
         ("action_squash", "sigmoid", "one of clip, tanh"),
         ("policy_init_scale", 0.0, "a finite number > 0"),
         ("initial_log_std", math.nan, "a finite number"),
@@ -100,6 +101,10 @@ def test_workers_share_the_update_and_take_num_envs_each():
     with pytest.raises(InputError, match="vectorization: must be sync with --workers"):
         TrainConfig(workers=2, vectorization="async")
     assert TrainConfig(workers=2, ray_address="[::1]:6379").ray_address == "[::1]:6379"
+    with pytest.raises(InputError, match="target_kl: must be unset unless --lr_schedule=kl"):
+        TrainConfig(target_kl=0.01)
+    assert TrainConfig(lr_schedule="kl").resolved_target_kl == 0.002
+    assert TrainConfig(lr_schedule="kl", target_kl=0.01).resolved_target_kl == 0.01
 
 
 def test_parse_hidden_sizes():

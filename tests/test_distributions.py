@@ -110,3 +110,28 @@ def test_tanh_gaussian_gradient_is_the_gaussians():
         np.testing.assert_allclose(
             tape.gradient(squashed, variable), tape.gradient(plain, variable), rtol=1e-6
         )
+
+
+def test_kl_closed_forms():
+    # Categorical: π = softmax([0, ln 3]) = [1/4, 3/4] against [1/2, 1/2]:
+    # ¼ ln(½) + ¾ ln(3/2) = 0.130812.
+    p = Categorical(tf.constant([[0.0, math.log(3.0)]]))
+    q = Categorical(tf.constant([[5.0, 5.0]]))
+    np.testing.assert_allclose(
+        p.kl(q).numpy(), [0.25 * math.log(0.5) + 0.75 * math.log(1.5)], rtol=1e-6
+    )
+    np.testing.assert_allclose(p.kl(p).numpy(), [0.0], atol=1e-7)
+    # Gaussian, per dimension ln σ' − ln σ + (σ² + (μ − μ')²)/(2σ'²) − ½: N(1, 1) against
+    # N(0, 2²) is ln 2 + 2/8 − ½ = 0.443147; N(0, 1) against itself 0; a row sums them.
+    # log σ broadcasts from [1, D] as the policy gives it.
+    old = DiagGaussian(tf.constant([[1.0, 0.0]]), tf.constant([[0.0, 0.0]]))
+    new = DiagGaussian(tf.constant([[0.0, 0.0]]), tf.constant([[math.log(2.0), 0.0]]))
+    np.testing.assert_allclose(old.kl(new).numpy(), [math.log(2.0) - 0.25], rtol=1e-6)
+    two_rows = DiagGaussian(tf.constant([[1.0, 0.0], [0.0, 0.0]]), tf.zeros([1, 2]))
+    np.testing.assert_allclose(
+        two_rows.kl(new).numpy(), [math.log(2.0) - 0.25, math.log(2.0) - 0.375], rtol=1e-6
+    )
+    # The squash is one to one and shared, so the squashed KL is the pre-squash Gaussians'.
+    half_range = tf.constant([2.0, 2.0])
+    squashed = TanhDiagGaussian(old, half_range).kl(TanhDiagGaussian(new, half_range))
+    np.testing.assert_allclose(squashed.numpy(), old.kl(new).numpy())

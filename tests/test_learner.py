@@ -5,16 +5,20 @@ import shutil
 
 import gymnasium as gym
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from reinforce_tf import TrainConfig, load_policy, train
 from reinforce_tf.training.checkpoints import CHECKPOINT_FOLDER
 from reinforce_tf.training.episode_log import read_episodes
 from reinforce_tf.training.learner import (
+    adapt_learning_rate,
     learning_rate_factor,
     make_agent,
     schedule_learning_rates,
+    update_from_rollout,
 )
+from reinforce_tf.training.rollout import Rollout
 from reinforce_tf.training.saving import load_metadata
 
 BOX4 = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
@@ -64,17 +68,75 @@ def test_constant_schedule_leaves_the_rate_alone():
     np.testing.assert_allclose(float(agent.optimizer.learning_rate), 0.123, rtol=1e-6)
 
 
+def test_kl_schedule_rule():
+    # κ = 0.002: above 2κ α shrinks by 1.5, below κ/2 it grows by 1.5, else it stays.
+    config = TrainConfig(learning_rate=0.03, lr_schedule="kl", optimizer="sgd")
+    agent = make_agent(config, BOX4, BOUNDED)
+    for kl, want in ((0.0041, 0.02), (0.004, 0.02), (0.001, 0.02), (0.0009, 0.03)):
+        adapt_learning_rate(agent, config, kl)
+        np.testing.assert_allclose(float(agent.optimizer.learning_rate), want, rtol=1e-6)
+    # The linear schedule's per-step setting leaves an adapted α alone.
+    schedule_learning_rates(agent, config, 500)
+    np.testing.assert_allclose(float(agent.optimizer.learning_rate), 0.03, rtol=1e-6)
+    custom = dataclasses.replace(config, target_kl=0.1)
+    adapt_learning_rate(agent, custom, 0.004)  # below 0.05
+    np.testing.assert_allclose(float(agent.optimizer.learning_rate), 0.045, rtol=1e-6)
+
+
+def _one_step_rollout() -> Rollout:
+    """One episode of one step: S = [1, 2, 0, 0], A = u = 0.5, R = 2 (so G = 2)."""
+    return Rollout(
+        observations=np.array([[[1.0, 2.0, 0.0, 0.0]]], np.float32),
+        actions=np.array([[[0.5]]], np.float32),
+        rewards=np.array([[2.0]], np.float32),
+        dones=np.array([[True]]),
+        valid=np.array([[True]]),
+        time_steps=np.array([[0]], np.int32),
+        episode_returns=np.array([2.0]),
+        episode_lengths=np.array([1]),
+    )
+
+
+def test_kl_schedule_measures_the_update_and_adapts_alpha():
+    # Linear Gaussian from μ = 0, ln σ = 0 (weights zeroed), SGD, G = 2, u = 0.5, s = [1, 2]:
+    # ∂L/∂μ = −G (u − μ) = −1 moves the kernel by α s and the bias by α, so μ' = 6α at s;
+    # ∂L/∂ln σ = −G ((u − μ)² − 1) = 1.5, so ln σ' = −1.5α. The mean KL(π_old ‖ π_new) =
+    # ln σ' + (1 + μ'²)/(2σ'²) − ½: at α = 0.02, −0.03 + 1.0144 e^0.06 / 2 − ½ = 0.0085635
+    # (> 2κ: α → 0.02/1.5); at α = 0.005, −0.0075 + 1.0009 e^0.015 / 2 − ½ = 0.00051333
+    # (< κ/2: α → 0.0075).
+    for alpha, kl, after in ((0.02, 0.00856350, 0.02 / 1.5), (0.005, 0.00051333, 0.0075)):
+        config = TrainConfig(
+            learning_rate=alpha,
+            hidden_sizes=(),
+            optimizer="sgd",
+            lr_schedule="kl",
+            normalize_returns=False,
+            batch_episodes=1,
+        )
+        agent = make_agent(config, BOX4, BOUNDED)
+        agent.policy.get_layer("mean").set_weights([np.zeros((4, 1)), np.zeros(1)])
+        metrics = update_from_rollout(agent, _one_step_rollout(), config)
+        np.testing.assert_allclose(metrics["kl"], kl, atol=3e-7)  # float32 cancellation
+        np.testing.assert_allclose(metrics["learning_rate"], alpha, rtol=1e-6)
+        np.testing.assert_allclose(float(agent.optimizer.learning_rate), after, rtol=1e-6)
+    # Other schedules neither measure nor adapt.
+    constant = dataclasses.replace(config, lr_schedule="constant")
+    agent = make_agent(constant, BOX4, BOUNDED)
+    assert "kl" not in update_from_rollout(agent, _one_step_rollout(), constant)
+    np.testing.assert_allclose(float(agent.optimizer.learning_rate), 0.005, rtol=1e-6)
+
+
 def _recipe(tmp_path, name: str, **overrides) -> TrainConfig:
-    """Pendulum-v1 (bounds ±2) with every recipe option on: 2 episodes (400 steps) per
-    update, a checkpoint every 1,000 steps, 4,000 steps."""
+    """Pendulum-v1 (bounds ±2) with every recipe option on (and the schedule `overrides`
+    give): 2 episodes (400 steps) per update, a checkpoint every 1,000 steps, 4,000 steps."""
     return TrainConfig.for_env(
         "Pendulum-v1",
         seed=4,
         total_steps=4000,
         batch_episodes=2,
         checkpoint_every=1000,
-        lr_schedule="linear",
         action_squash="tanh",
+        normalize_observations=True,
         policy_init_scale=0.5,
         initial_log_std=-0.5,
         eval_every=2000,
@@ -85,15 +147,17 @@ def _recipe(tmp_path, name: str, **overrides) -> TrainConfig:
     )
 
 
-def test_recipe_run_resumes_bit_for_bit_and_records_the_squash(tmp_path):
+@pytest.mark.parametrize("schedule", ["linear", "kl"])
+def test_recipe_run_resumes_bit_for_bit_and_records_the_squash(tmp_path, schedule):
     for name in ("reference", "crashed"):
         (tmp_path / f"{name}_policy").mkdir()
-    reference = train(_recipe(tmp_path, "reference"), progress=None)
+    reference = train(_recipe(tmp_path, "reference", lr_schedule=schedule), progress=None)
     assert reference.steps == 4000
     # A crash after the checkpoint at 2,000 steps: the run folder as it was then is the
     # reference's with the later checkpoints gone (and the episodes past it, which resume
     # drops). Resuming must give the same episodes and the same final policy: the
-    # schedule's rates, optimizer state and sampling all continue.
+    # schedule's rates (the kl schedule's adapted α too), optimizer state and sampling all
+    # continue.
     crashed = tmp_path / "crashed"
     shutil.copytree(tmp_path / "reference", crashed)
     for path in (crashed / CHECKPOINT_FOLDER).glob("ckpt-*"):
@@ -101,7 +165,7 @@ def test_recipe_run_resumes_bit_for_bit_and_records_the_squash(tmp_path):
             path.unlink()
     left = sorted((crashed / CHECKPOINT_FOLDER).glob("ckpt-*.index"))
     assert [path.name for path in left] == ["ckpt-2000.index"]
-    config = dataclasses.replace(_recipe(tmp_path, "crashed"), resume=True)
+    config = dataclasses.replace(_recipe(tmp_path, "crashed", lr_schedule=schedule), resume=True)
     resumed = train(config, progress=None)
     assert (resumed.steps, resumed.episodes) == (reference.steps, reference.episodes)
     got = read_episodes(crashed / "episodes.csv")

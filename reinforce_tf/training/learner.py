@@ -77,14 +77,33 @@ def schedule_learning_rates(agent: Reinforce, config: TrainConfig, steps: int) -
     α · `learning_rate_factor` (and α_w alike). A constant schedule leaves them untouched.
 
     The rates are a function of the step counter alone, so a resumed run sets the same ones
-    as the uninterrupted run (and checkpoints hold them too, as optimizer variables).
+    as the uninterrupted run (and checkpoints hold them too, as optimizer variables). The
+    `kl` schedule sets α after each update instead (`adapt_learning_rate`).
     """
-    if config.lr_schedule == "constant":
+    if config.lr_schedule != "linear":
         return
     factor = learning_rate_factor(config, steps)
     agent.optimizer.learning_rate = config.learning_rate * factor
     if agent.value_optimizer is not None:
         agent.value_optimizer.learning_rate = config.resolved_value_learning_rate * factor
+
+
+# The `kl` schedule's factor: α shrinks by it when an update's KL is above twice the target
+# and grows by it when below half.
+KL_STEP_FACTOR = 1.5
+
+
+def adapt_learning_rate(agent: Reinforce, config: TrainConfig, kl: float) -> None:
+    """The `kl` schedule, after an update whose mean KL(π_old ‖ π_new) over its states was
+    `kl`: α ← α / 1.5 if kl > 2κ, α ← 1.5 α if kl < κ/2, else unchanged; κ =
+    `config.resolved_target_kl`. α_w stays. α lives in the optimizer's variable, so
+    checkpoints carry it and a resumed run continues with it.
+    """
+    target = config.resolved_target_kl
+    if kl > 2.0 * target:
+        agent.optimizer.learning_rate = float(agent.optimizer.learning_rate) / KL_STEP_FACTOR
+    elif kl < 0.5 * target:
+        agent.optimizer.learning_rate = float(agent.optimizer.learning_rate) * KL_STEP_FACTOR
 
 
 def rollout_weights(rollout: Rollout, config: TrainConfig) -> np.ndarray:
@@ -116,10 +135,14 @@ def update_from_rollout(
     Observation statistics (when the policy normalises) are merged in after the gradient
     step, so the gradient is taken at exactly the parameters that played the episodes.
 
+    With `lr_schedule="kl"` it then measures the update's mean KL(π_old ‖ π_new) over the
+    rollout's states and adapts α (`adapt_learning_rate`).
+
     Returns:
         Scalar metrics: policy_loss, entropy, grad_norm and, with a value baseline,
         value_loss. For per-step updates: losses summed over the steps (the episode's
-        loss), entropy and grad_norm averaged.
+        loss), entropy and grad_norm averaged. With the `kl` schedule also kl and
+        learning_rate (the α this update took).
     """
     valid = rollout.valid  # [T, B]; boolean indexing keeps time order within each env
     observations = rollout.observations[valid]  # [N, O]
@@ -130,6 +153,10 @@ def update_from_rollout(
     )
     powers = rollout_gamma_powers(rollout, config)
     powers = None if powers is None else tf.constant(powers[valid])  # [N] γ^t
+    adaptive = config.lr_schedule == "kl"
+    if adaptive:
+        before = agent.distribution(inputs[0])
+        learning_rate = float(agent.optimizer.learning_rate)
     if config.update == "step":
         per_step = agent.update_per_step(*inputs, powers)  # each [T]
         averaged = ("entropy", "grad_norm")
@@ -141,6 +168,10 @@ def update_from_rollout(
         num_episodes = tf.constant(len(rollout.episode_returns), tf.float32)
         metrics = agent.update(*inputs, num_episodes, powers)
         metrics = {name: float(value) for name, value in metrics.items()}
+    if adaptive:  # before the observation statistics move: π_old and π_new see one input
+        kl = float(tf.reduce_mean(before.kl(agent.distribution(inputs[0]))))
+        metrics.update(kl=kl, learning_rate=learning_rate)
+        adapt_learning_rate(agent, config, kl)
     if config.normalize_observations:
         update_observation_statistics(agent.policy, observations)
     return metrics
