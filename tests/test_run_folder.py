@@ -175,14 +175,14 @@ def test_resume_refuses_other_env_kwargs_and_reads_configs_from_before_them(tmp_
     run_folder.check_run_folder(
         short_config(tmp_path, resume=True, env_kwargs={"sutton_barto_reward": True})
     )
-    # A config.json written before env_kwargs, preset and torso existed resumes as those
-    # runs ran: no kwargs, the default preset, the automatic torso.
+    # A config.json written before env_kwargs, preset, torso and target_kl existed resumes
+    # as those runs ran: no kwargs, the default preset, the automatic torso, no KL target.
     path = tmp_path / "run" / "config.json"
     saved = json.loads(path.read_text())
-    old = {k: v for k, v in saved.items() if k not in ("env_kwargs", "preset", "torso")}
-    path.write_text(json.dumps(old))
+    added = ("env_kwargs", "preset", "torso", "target_kl")
+    path.write_text(json.dumps({k: v for k, v in saved.items() if k not in added}))
     loaded = load_run_config(str(tmp_path / "run"))
-    assert (loaded["env_kwargs"], loaded["preset"], loaded["torso"]) == (None, None, "auto")
+    assert [loaded[name] for name in added] == [None, None, "auto", None]
 
 
 def test_a_run_killed_before_its_first_checkpoint_resumes_from_step_0(tmp_path):

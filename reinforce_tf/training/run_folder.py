@@ -57,6 +57,7 @@ ADDED_FIELDS = {
     "workers": 0,
     "ray_address": None,
     "vectorization": "sync",
+    "target_kl": None,
 }
 # Files of a run that a new run would overwrite or mix with its own.
 _EVENTS_PATTERN = "events.out.tfevents.*"
