@@ -66,11 +66,11 @@ ENV_DEFAULTS: dict[str, dict] = {
     # weights push π at random and some seeds never solve.
     "Acrobot-v1": {"hidden_sizes": (64, 64), "learning_rate": 0.01, "baseline": "mean"},
     # The swing-up needs the KL-adaptive step size (settings after Berkeley CS294-112's
-    # policy-gradient assignment): pilots of seeds 0–4 (docs/mujoco_pilots.md) passed a
-    # last-100 mean of −300 after 0.44–0.80M steps; with α fixed (0.001–0.01), or these
-    # defaults' earlier γ 0.9, 64-64 units and normalised observations, they stayed near −1000.
-    # A KL target of 0.001 rather than 0.002 keeps the swing-up to the end of 2M steps (seed
-    # 2's last-100 mean there: −178.9 against −357.6).
+    # policy-gradient assignment): seeds 0–4 pass a last-100 mean of −300 after 0.59–0.88M
+    # steps (docs/results.md); with α fixed (0.001–0.01), or these defaults' earlier γ 0.9,
+    # 64-64 units and normalised observations, they stayed near −1000. A KL target of 0.001
+    # rather than 0.002 keeps the swing-up to the end of 2M steps better (seed 2's last-100
+    # mean there: −178.9 against −357.6; docs/mujoco_pilots.md).
     "Pendulum-v1": {
         "gamma": 0.97,
         "hidden_sizes": (32, 32),
@@ -516,9 +516,12 @@ class TrainConfig:
     @classmethod
     def for_env(cls, env: str = "CartPole-v1", **overrides) -> "TrainConfig":
         """The config for `env`: generic defaults, then ENV_DEFAULTS[env] (for "module:EnvId",
-        those of EnvId), then `overrides`."""
+        those of EnvId; its `target_kl` only if the schedule stays `kl`), then `overrides`."""
         registered = env.rpartition(":")[2]
-        return cls(env=env, **{**ENV_DEFAULTS.get(registered, {}), **overrides})
+        defaults = dict(ENV_DEFAULTS.get(registered, {}))
+        if overrides.get("lr_schedule", defaults.get("lr_schedule")) != "kl":
+            defaults.pop("target_kl", None)  # the env's KL target goes with its kl schedule
+        return cls(env=env, **{**defaults, **overrides})
 
     @property
     def resolved_num_envs(self) -> int:

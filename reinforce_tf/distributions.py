@@ -97,8 +97,7 @@ class DiagGaussian(NamedTuple):
         − ½] against `other`; [B]."""
         log_ratio = other.log_std - self.log_std
         squared = tf.exp(2.0 * self.log_std) + tf.square(self.mean - other.mean)
-        kl = log_ratio + 0.5 * squared * tf.exp(-2.0 * other.log_std) - 0.5
-        return tf.reduce_sum(tf.broadcast_to(kl, tf.shape(self.mean)), axis=-1)
+        return tf.reduce_sum(log_ratio + 0.5 * squared * tf.exp(-2.0 * other.log_std) - 0.5, -1)
 
 
 def log_one_minus_tanh_squared(u: tf.Tensor) -> tf.Tensor:

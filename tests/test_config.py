@@ -105,6 +105,10 @@ def test_workers_share_the_update_and_take_num_envs_each():
         TrainConfig(target_kl=0.01)
     assert TrainConfig(lr_schedule="kl").resolved_target_kl == 0.002
     assert TrainConfig(lr_schedule="kl", target_kl=0.01).resolved_target_kl == 0.01
+    # An env's KL target goes with its kl schedule: another schedule drops it.
+    assert TrainConfig.for_env("Pendulum-v1").target_kl == 0.001
+    assert TrainConfig.for_env("Pendulum-v1", lr_schedule="linear").target_kl is None
+    assert TrainConfig.for_env("Pendulum-v1", target_kl=0.01).target_kl == 0.01
 
 
 def test_parse_hidden_sizes():

@@ -123,7 +123,7 @@ def test_kl_closed_forms():
     np.testing.assert_allclose(p.kl(p).numpy(), [0.0], atol=1e-7)
     # Gaussian, per dimension ln σ' − ln σ + (σ² + (μ − μ')²)/(2σ'²) − ½: N(1, 1) against
     # N(0, 2²) is ln 2 + 2/8 − ½ = 0.443147; N(0, 1) against itself 0; a row sums them.
-    # log σ broadcasts from [1, D] as the policy gives it.
+    # A log σ of [1, D] broadcasts against [B, D] means.
     old = DiagGaussian(tf.constant([[1.0, 0.0]]), tf.constant([[0.0, 0.0]]))
     new = DiagGaussian(tf.constant([[0.0, 0.0]]), tf.constant([[math.log(2.0), 0.0]]))
     np.testing.assert_allclose(old.kl(new).numpy(), [math.log(2.0) - 0.25], rtol=1e-6)

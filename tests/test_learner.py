@@ -75,12 +75,18 @@ def test_kl_schedule_rule():
     for kl, want in ((0.0041, 0.02), (0.004, 0.02), (0.001, 0.02), (0.0009, 0.03)):
         adapt_learning_rate(agent, config, kl)
         np.testing.assert_allclose(float(agent.optimizer.learning_rate), want, rtol=1e-6)
-    # The linear schedule's per-step setting leaves an adapted α alone.
+    # schedule_learning_rates (the linear schedule's setter) leaves the kl schedule's α alone.
     schedule_learning_rates(agent, config, 500)
     np.testing.assert_allclose(float(agent.optimizer.learning_rate), 0.03, rtol=1e-6)
     custom = dataclasses.replace(config, target_kl=0.1)
     adapt_learning_rate(agent, custom, 0.004)  # below 0.05
     np.testing.assert_allclose(float(agent.optimizer.learning_rate), 0.045, rtol=1e-6)
+    # α stays within [α₀/100, 100 α₀] = [0.0003, 3]: 30 steps up from 0.045 pass 3 (after
+    # 11), 30 steps down from 3 pass 0.0003 (after 23).
+    for kl, bound in ((0.0, 3.0), (1.0, 0.0003)):
+        for _ in range(30):
+            adapt_learning_rate(agent, config, kl)
+        np.testing.assert_allclose(float(agent.optimizer.learning_rate), bound, rtol=1e-6)
 
 
 def _one_step_rollout() -> Rollout:

@@ -64,10 +64,10 @@ def make_agent(
 
 def learning_rate_factor(config: TrainConfig, steps: int) -> float:
     """The schedule's factor of the step sizes for the update at env step counter s =
-    `steps`: 1 with `lr_schedule="constant"`; 1 − s/S with `"linear"`, S = total_steps (so
-    α reaches 0 at the end of the budget; an update starts at s < S, so its factor is > 0).
+    `steps`: 1 − s/S with `lr_schedule="linear"`, S = total_steps (so α reaches 0 at the end
+    of the budget; an update starts at s < S, so its factor is > 0); 1 with the others.
     """
-    if config.lr_schedule == "constant":
+    if config.lr_schedule != "linear":
         return 1.0
     return 1.0 - steps / config.total_steps
 
@@ -88,22 +88,33 @@ def schedule_learning_rates(agent: Reinforce, config: TrainConfig, steps: int) -
         agent.value_optimizer.learning_rate = config.resolved_value_learning_rate * factor
 
 
-# The `kl` schedule's factor: α shrinks by it when an update's KL is above twice the target
-# and grows by it when below half.
+# The `kl` schedule's factor f: α shrinks by it when an update's KL is above twice the
+# target and grows by it when below half.
 KL_STEP_FACTOR = 1.5
+# ... within [α₀ / R, R α₀], α₀ = `--learning_rate`: batches that move π by nothing (equal
+# standardised returns once every episode scores the same, say) would otherwise grow α
+# without bound, and the next informative batch would take a wild step.
+KL_RATE_RANGE = 100.0
 
 
 def adapt_learning_rate(agent: Reinforce, config: TrainConfig, kl: float) -> None:
-    """The `kl` schedule, after an update whose mean KL(π_old ‖ π_new) over its states was
-    `kl`: α ← α / 1.5 if kl > 2κ, α ← 1.5 α if kl < κ/2, else unchanged; κ =
-    `config.resolved_target_kl`. α_w stays. α lives in the optimizer's variable, so
-    checkpoints carry it and a resumed run continues with it.
+    """The `kl` schedule's step: α ← α / f if kl > 2κ, α ← f α if kl < κ/2, else unchanged,
+    then clipped to [α₀ / R, R α₀]; f = KL_STEP_FACTOR, R = KL_RATE_RANGE, κ =
+    `config.resolved_target_kl`, α₀ = `config.learning_rate`. α_w stays. α lives in the
+    optimizer's variable, so checkpoints carry it and a resumed run continues with it.
+
+    Args:
+        agent: its optimizer's step size is α.
+        config: the run's config (κ and α₀).
+        kl: the update's mean KL(π_old ‖ π_new) over its states.
     """
-    target = config.resolved_target_kl
+    target, alpha = config.resolved_target_kl, float(agent.optimizer.learning_rate)
     if kl > 2.0 * target:
-        agent.optimizer.learning_rate = float(agent.optimizer.learning_rate) / KL_STEP_FACTOR
+        alpha /= KL_STEP_FACTOR
     elif kl < 0.5 * target:
-        agent.optimizer.learning_rate = float(agent.optimizer.learning_rate) * KL_STEP_FACTOR
+        alpha *= KL_STEP_FACTOR
+    low, high = config.learning_rate / KL_RATE_RANGE, config.learning_rate * KL_RATE_RANGE
+    agent.optimizer.learning_rate = min(max(alpha, low), high)
 
 
 def rollout_weights(rollout: Rollout, config: TrainConfig) -> np.ndarray:
@@ -136,7 +147,8 @@ def update_from_rollout(
     step, so the gradient is taken at exactly the parameters that played the episodes.
 
     With `lr_schedule="kl"` it then measures the update's mean KL(π_old ‖ π_new) over the
-    rollout's states and adapts α (`adapt_learning_rate`).
+    rollout's states (two more forward passes, eager) and adapts α (`adapt_learning_rate`).
+    Clipped Box actions get the Gaussians' KL, an upper bound on that of the clipped actions.
 
     Returns:
         Scalar metrics: policy_loss, entropy, grad_norm and, with a value baseline,

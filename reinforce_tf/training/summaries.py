@@ -5,6 +5,7 @@
     charts/eval_return                              each evaluation (mean greedy return)
     losses/policy, losses/value, losses/entropy     each update, those the update reports
     stats/grad_norm                                 each update, when reported
+    stats/kl, stats/learning_rate                   each update, with `--lr_schedule=kl`
 The run's config is written once, as text under "config".
 """
 
