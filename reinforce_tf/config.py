@@ -34,6 +34,13 @@ DEFAULT_BATCH_NUM_ENVS = 64
 # adaptive step size in Berkeley CS294-112's policy-gradient assignment (Pendulum-v1 in
 # docs/mujoco_pilots.md).
 DEFAULT_TARGET_KL = 0.002
+# Its factor f: α shrinks by it when an update's KL is above twice the target and grows by
+# it when below half ...
+KL_STEP_FACTOR = 1.5
+# ... within [α₀ / R, R α₀], α₀ = `--learning_rate`: batches that move π by nothing (equal
+# standardised returns once every episode scores the same, say) would otherwise grow α
+# without bound, and the next informative batch would take a wild step.
+KL_RATE_RANGE = 100.0
 
 # Tianshou's REINFORCE recipe for MuJoCo (examples/mujoco/mujoco_reinforce.py): no critic;
 # observation and return normalisation; Adam at 1e-3 decaying linearly to 0; tanh squashing;
@@ -371,14 +378,16 @@ class TrainConfig:
         _one_of(LR_SCHEDULES),
         "`constant`: the step sizes stay as given; `linear`: each update at env step s takes "
         "α (1 − s/S), S = `--total_steps`, decaying to 0 by the end (and α_w alike); `kl`: "
-        "after each update α ← α/1.5 if its mean KL(π_old ‖ π_new) over the update's states "
-        "exceeds 2 `--target_kl`, α ← 1.5 α if it is below half of it (α_w stays).",
+        f"after each update α ← α/{KL_STEP_FACTOR:g} if its mean KL(π_old ‖ π_new) over the "
+        f"update's states exceeds 2 `--target_kl`, α ← {KL_STEP_FACTOR:g} α if it is below "
+        f"half of it, within [α₀/{KL_RATE_RANGE:g}, {KL_RATE_RANGE:g} α₀], α₀ = "
+        "`--learning_rate` (α_w stays).",
     )
     target_kl: float | None = _option(
         None,
         _or_none(_NUMBER_ABOVE_0),
         "The KL per update that `--lr_schedule=kl` steers α towards (> 0).",
-        none="0.002",
+        none=f"{DEFAULT_TARGET_KL:g}",
     )
     action_squash: str = _option(
         "clip",

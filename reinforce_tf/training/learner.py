@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from reinforce_tf.agent import Reinforce
-from reinforce_tf.config import TrainConfig
+from reinforce_tf.config import KL_RATE_RANGE, KL_STEP_FACTOR, TrainConfig
 from reinforce_tf.optimizers import make_optimizer
 from reinforce_tf.policy import build_policy, build_value, update_observation_statistics
 from reinforce_tf.returns import gamma_powers, loss_weights
@@ -88,18 +88,9 @@ def schedule_learning_rates(agent: Reinforce, config: TrainConfig, steps: int) -
         agent.value_optimizer.learning_rate = config.resolved_value_learning_rate * factor
 
 
-# The `kl` schedule's factor f: α shrinks by it when an update's KL is above twice the
-# target and grows by it when below half.
-KL_STEP_FACTOR = 1.5
-# ... within [α₀ / R, R α₀], α₀ = `--learning_rate`: batches that move π by nothing (equal
-# standardised returns once every episode scores the same, say) would otherwise grow α
-# without bound, and the next informative batch would take a wild step.
-KL_RATE_RANGE = 100.0
-
-
 def adapt_learning_rate(agent: Reinforce, config: TrainConfig, kl: float) -> None:
     """The `kl` schedule's step: α ← α / f if kl > 2κ, α ← f α if kl < κ/2, else unchanged,
-    then clipped to [α₀ / R, R α₀]; f = KL_STEP_FACTOR, R = KL_RATE_RANGE, κ =
+    then clipped to [α₀ / R, R α₀]; f = KL_STEP_FACTOR, R = KL_RATE_RANGE (config.py), κ =
     `config.resolved_target_kl`, α₀ = `config.learning_rate`. α_w stays. α lives in the
     optimizer's variable, so checkpoints carry it and a resumed run continues with it.
 
