@@ -132,6 +132,11 @@ def results_locked(path: Path):
         yield
 
 
+def _write_results(path: Path, results: dict) -> None:
+    """Writes the results JSON (hold `results_locked(path)`), replacing it atomically."""
+    write_text_atomically(path, json.dumps(results, indent=2) + "\n")
+
+
 def render(results: dict) -> None:
     """Writes the curves of every env in `results`, then the Markdown."""
     markdown = Path(_MARKDOWN.value)
@@ -175,7 +180,7 @@ def run() -> dict:
             if command not in results["commands"]:
                 results["commands"].append(command)
             results["machine"] = report_lib.machine()
-            write_text_atomically(results_path, json.dumps(results, indent=2) + "\n")
+            _write_results(results_path, results)
         for env in _ENVS.value:
             for seed in seeds:
                 _run_once(env, seed, results_path)
@@ -204,7 +209,7 @@ def _run_once(env: str, seed: int, results_path: Path) -> None:
         with results_locked(results_path):
             results = load_results(results_path)
             results["runs"][name] = entry
-            write_text_atomically(results_path, json.dumps(results, indent=2) + "\n")
+            _write_results(results_path, results)
             render(results)
 
 
