@@ -164,6 +164,9 @@ def markdown(results: dict, machine: dict, commands: list[str], curves: dict[str
         "",
         "## Runs",
         "",
+        "Wall minutes add up the run's trainer processes: more than one when its runner was",
+        "stopped and the run resumed, replaying the steps since its last checkpoint.",
+        "",
         (
             "| run | steps | episodes | best eval (at step) | final policy, greedy | last 100 "
             "| wall minutes (processes) |"

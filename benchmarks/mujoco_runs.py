@@ -4,8 +4,8 @@ what it reached and judge its saved policy with scripts/evaluate.py.
 A run lives in RUNS/<env>__seed<seed>__<total_steps>/: `run/` (the trainer's run folder:
 config.json, episodes.csv, checkpoints), `policy.keras` (the final policy), `best.keras` (the
 best greedy evaluation during training, with its return and step in the file's note),
-`train.log` (the trainer's output), `wall.json` (wall seconds of the trainer processes
-that finished) and `runner.lock` (held by the runner working on the run, see `claim`).
+`train.log` (the trainer's output), `wall.json` (wall seconds of each trainer process,
+saved every WALL_SAVE_SECONDS while it runs, so a killed one keeps its time) and `runner.lock` (held by the runner working on the run, see `claim`).
 """
 
 import fcntl
@@ -28,6 +28,8 @@ REPO = Path(__file__).resolve().parents[1]
 POLICY_NAME = "policy.keras"
 # The trainer's mean of the last 100 training episodes (Pendulum's target is on it).
 LAST_EPISODES = 100
+# How often a running trainer's wall time is saved: a kill loses at most this much of it.
+WALL_SAVE_SECONDS = 30.0
 # evaluate.py's summary line: "<env>, 10 episodes, greedy actions: return -1.23 ± 4.56 (...".
 _EVALUATION = re.compile(r"return (-?[\d.]+(?:e[-+]?\d+)?) ± ([\d.]+(?:e[-+]?\d+)?)")
 
@@ -94,24 +96,43 @@ def train(
             "--target_return=inf",
             f"--save_path={folder / POLICY_NAME}",
         ]
-    start = time.perf_counter()
-    with open(folder / "train.log", "a", encoding="utf-8") as log:
-        done = subprocess.run(
-            [sys.executable, str(REPO / "scripts" / "train.py"), *flags],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            check=False,
-        )
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
+    returncode, seconds = run_timed(
+        [sys.executable, str(REPO / "scripts" / "train.py"), *flags], folder
+    )
+    if returncode != 0:
         lines = (folder / "train.log").read_text(encoding="utf-8").strip().splitlines()
         raise InputError(
-            f"training {folder.name} failed with exit status {done.returncode}: "
+            f"training {folder.name} failed with exit status {returncode}: "
             f"{lines[-1] if lines else 'no output'} (see {folder / 'train.log'})"
         )
-    walls = _walls(folder) + [round(seconds, 1)]
-    write_text_atomically(folder / "wall.json", json.dumps(walls) + "\n")
     return seconds
+
+
+def run_timed(command: list[str], folder: Path) -> tuple[int, float]:
+    """Runs `command` with its output appended to `folder/train.log`, and appends its wall
+    seconds to `folder/wall.json`: saved every WALL_SAVE_SECONDS while it runs and once at its
+    end, so a process killed with the runner (a session's stop) still counts.
+
+    Returns:
+        (exit status, wall seconds).
+    """
+    walls = _walls(folder)
+    start = time.perf_counter()
+
+    def save_wall() -> float:
+        seconds = time.perf_counter() - start
+        write_text_atomically(folder / "wall.json", json.dumps(walls + [round(seconds, 1)]) + "\n")
+        return seconds
+
+    with open(folder / "train.log", "a", encoding="utf-8") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        while True:
+            try:
+                returncode = process.wait(timeout=WALL_SAVE_SECONDS)
+                break
+            except subprocess.TimeoutExpired:
+                save_wall()
+    return returncode, save_wall()
 
 
 def _walls(folder: Path) -> list[float]:

@@ -1,9 +1,11 @@
 """benchmarks/mujoco_table.py end to end at a tiny budget: it trains, judges, writes the JSON, the
 Markdown and the curve; run again it skips what is done; a run folder missing from the
 results is resumed, not started over; runners sharing the JSON keep each other's results and
-skip each other's runs; bad flags are one line with nothing written."""
+skip each other's runs; a trainer's wall time is saved while it runs; bad flags are one line
+with nothing written."""
 
 import fcntl
+import importlib.util
 import json
 import os
 import subprocess
@@ -131,3 +133,30 @@ def test_bad_flags_are_one_line_and_write_nothing(tmp_path):
         assert done.stderr.count("\n") == 1
     assert sorted(path.name for path in tmp_path.iterdir()) == ["README.md"]
     assert (tmp_path / "README.md").read_text() == "<!-- mujoco:start -->\n<!-- mujoco:end -->\n"
+
+
+def _mujoco_runs():
+    spec = importlib.util.spec_from_file_location(
+        "mujoco_runs", REPO / "benchmarks" / "mujoco_runs.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_trainers_wall_time_is_saved_while_it_runs(tmp_path, monkeypatch):
+    # A session's stop kills the runner and its trainer together: the time the trainer had
+    # run must already be in wall.json, beside the earlier processes' times.
+    mujoco_runs = _mujoco_runs()
+    monkeypatch.setattr(mujoco_runs, "WALL_SAVE_SECONDS", 0.05)
+    (tmp_path / "wall.json").write_text("[5.0]\n")
+    child = (
+        f"import time; time.sleep(0.6); print(open({str(tmp_path / 'wall.json')!r}).read(), "
+        "flush=True); time.sleep(0.2); raise SystemExit(3)"
+    )
+    returncode, seconds = mujoco_runs.run_timed([sys.executable, "-c", child], tmp_path)
+    assert returncode == 3
+    mid_run = json.loads((tmp_path / "train.log").read_text())
+    assert mid_run[0] == 5.0 and len(mid_run) == 2 and 0.3 <= mid_run[1] < seconds
+    assert json.loads((tmp_path / "wall.json").read_text()) == [5.0, round(seconds, 1)]
+    assert seconds >= 0.8
