@@ -5,7 +5,8 @@ A run lives in RUNS/<env>__seed<seed>__<total_steps>/: `run/` (the trainer's run
 config.json, episodes.csv, checkpoints), `policy.keras` (the final policy), `best.keras` (the
 best greedy evaluation during training, with its return and step in the file's note),
 `train.log` (the trainer's output), `wall.json` (wall seconds of each trainer process,
-saved every WALL_SAVE_SECONDS while it runs, so a killed one keeps its time) and `runner.lock` (held by the runner working on the run, see `claim`).
+saved every WALL_SAVE_SECONDS while it runs, so a killed one keeps its time) and
+`runner.lock` (held by the runner working on the run, see `claim`).
 """
 
 import fcntl

@@ -1,5 +1,6 @@
-"""Shared test helpers: running the scripts as a user would."""
+"""Shared test helpers: running the scripts as a user would, importing a benchmarks/ module."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -39,6 +40,14 @@ def run_script(
         timeout=timeout,
         env=env,
     )
+
+
+def benchmark_module(name: str):
+    """Imports benchmarks/<name>.py (a script folder, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def outputs_in_plain_keras(

@@ -9,22 +9,13 @@ import sys
 import gymnasium as gym
 import numpy as np
 import pytest
-from conftest import REPO, run_script
+from conftest import REPO, benchmark_module, run_script
 
 from reinforce_tf import TrainConfig
 from reinforce_tf.training.learner import make_agent, update_from_rollout
 from reinforce_tf.training.rollout import Rollout
 
-
-def _benchmark_module(name: str):
-    """Imports benchmarks/<name>.py (a script folder, not a package)."""
-    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-naive_reinforce = _benchmark_module("naive_reinforce")
+naive_reinforce = benchmark_module("naive_reinforce")
 
 TINY = (
     "--seeds=1",
@@ -212,7 +203,7 @@ def test_naive_reference_stops_at_the_target(monkeypatch):
 
 def test_export_latency_measures_each_export(tmp_path):
     # benchmarks/export_latency.py's rows, at tiny settings: one format, 3 timed calls.
-    serving = _benchmark_module("serving")
+    serving = benchmark_module("serving")
     rows = serving.measure("CartPole-v1", tmp_path, 3, formats=("onnx",))
     assert [(row["format"], row["outputs"]) for row in rows] == [
         ("keras", "distribution, eager `policy(obs)`"),

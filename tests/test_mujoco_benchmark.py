@@ -5,13 +5,12 @@ skip each other's runs; a trainer's wall time is saved while it runs; bad flags 
 with nothing written."""
 
 import fcntl
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 
-from conftest import REPO, run_script
+from conftest import REPO, benchmark_module, run_script
 
 
 def _flags(tmp_path, *extra):
@@ -135,19 +134,10 @@ def test_bad_flags_are_one_line_and_write_nothing(tmp_path):
     assert (tmp_path / "README.md").read_text() == "<!-- mujoco:start -->\n<!-- mujoco:end -->\n"
 
 
-def _mujoco_runs():
-    spec = importlib.util.spec_from_file_location(
-        "mujoco_runs", REPO / "benchmarks" / "mujoco_runs.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_a_trainers_wall_time_is_saved_while_it_runs(tmp_path, monkeypatch):
     # A session's stop kills the runner and its trainer together: the time the trainer had
     # run must already be in wall.json, beside the earlier processes' times.
-    mujoco_runs = _mujoco_runs()
+    mujoco_runs = benchmark_module("mujoco_runs")
     monkeypatch.setattr(mujoco_runs, "WALL_SAVE_SECONDS", 0.05)
     (tmp_path / "wall.json").write_text("[5.0]\n")
     child = (
