@@ -112,7 +112,8 @@ def train(
 def run_timed(command: list[str], folder: Path) -> tuple[int, float]:
     """Runs `command` with its output appended to `folder/train.log`, and appends its wall
     seconds to `folder/wall.json`: saved every WALL_SAVE_SECONDS while it runs and once at its
-    end, so a process killed with the runner (a session's stop) still counts.
+    end, so a process killed with the runner (a session's stop) still counts. If the runner
+    fails while waiting, the process is killed first, as `subprocess.run` does.
 
     Returns:
         (exit status, wall seconds).
@@ -125,14 +126,20 @@ def run_timed(command: list[str], folder: Path) -> tuple[int, float]:
         write_text_atomically(folder / "wall.json", json.dumps(walls + [round(seconds, 1)]) + "\n")
         return seconds
 
-    with open(folder / "train.log", "a", encoding="utf-8") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        while True:
-            try:
-                returncode = process.wait(timeout=WALL_SAVE_SECONDS)
-                break
-            except subprocess.TimeoutExpired:
-                save_wall()
+    with (
+        open(folder / "train.log", "a", encoding="utf-8") as log,
+        subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT) as process,
+    ):
+        try:
+            while True:
+                try:
+                    returncode = process.wait(timeout=WALL_SAVE_SECONDS)
+                    break
+                except subprocess.TimeoutExpired:
+                    save_wall()
+        except BaseException:
+            process.kill()  # Popen's exit then waits for it
+            raise
     return returncode, save_wall()
 
 

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from conftest import REPO, benchmark_module, run_script
 
 
@@ -150,3 +151,21 @@ def test_a_trainers_wall_time_is_saved_while_it_runs(tmp_path, monkeypatch):
     assert mid_run[0] == 5.0 and len(mid_run) == 2 and 0.3 <= mid_run[1] < seconds
     assert json.loads((tmp_path / "wall.json").read_text()) == [5.0, round(seconds, 1)]
     assert seconds >= 0.8
+
+
+def test_a_runner_failing_while_it_waits_kills_its_trainer(tmp_path, monkeypatch):
+    # As with subprocess.run: no trainer is left running on its own, holding the run.
+    mujoco_runs = benchmark_module("mujoco_runs")
+    monkeypatch.setattr(mujoco_runs, "WALL_SAVE_SECONDS", 0.05)
+    log = tmp_path / "train.log"
+
+    def failing_write(path, text):
+        if log.read_text().strip():  # once the child has said its pid
+            raise OSError("disk full")
+
+    monkeypatch.setattr(mujoco_runs, "write_text_atomically", failing_write)
+    child = "import os, time; print(os.getpid(), flush=True); time.sleep(60)"
+    with pytest.raises(OSError, match="disk full"):
+        mujoco_runs.run_timed([sys.executable, "-c", child], tmp_path)
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(log.read_text()), 0)
