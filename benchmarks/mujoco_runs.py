@@ -1,9 +1,10 @@
 """One run of the MuJoCo table: train it (or resume it) through scripts/train.py, then read
-what it reached and judge its saved policy with scripts/evaluate.py.
+what it reached: its evaluations during training and its saved policy's closing evaluation.
 
 A run lives in RUNS/<env>__seed<seed>__<total_steps>/: `run/` (the trainer's run folder:
-config.json, episodes.csv, checkpoints), `policy.keras` (the final policy), `best.keras` (the
-best greedy evaluation during training, with its return and step in the file's note),
+config.json, episodes.csv, evaluations.csv, checkpoints), `policy.keras` (the final policy,
+whose note holds the trainer's closing evaluation, sampled and greedy), `best.keras` (the best
+sampled evaluation during training, with its return and step in the file's note),
 `train.log` (the trainer's output), `wall.json` (wall seconds of each trainer process,
 saved every WALL_SAVE_SECONDS while it runs, so a killed one keeps its time) and
 `runner.lock` (held by the runner working on the run, see `claim`).
@@ -12,7 +13,6 @@ saved every WALL_SAVE_SECONDS while it runs, so a killed one keeps its time) and
 import fcntl
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -20,9 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from reinforce_tf.config import BEST_NAME
+from reinforce_tf.config import EVAL_MODES
 from reinforce_tf.errors import InputError
-from reinforce_tf.training.episode_log import EPISODES_NAME, read_episodes
+from reinforce_tf.training.episode_log import (
+    EPISODES_NAME,
+    EVALUATIONS_NAME,
+    read_episodes,
+    read_evaluations,
+)
 from reinforce_tf.training.saving import load_metadata, write_text_atomically
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,8 +36,6 @@ POLICY_NAME = "policy.keras"
 LAST_EPISODES = 100
 # How often a running trainer's wall time is saved: a kill loses at most this much of it.
 WALL_SAVE_SECONDS = 30.0
-# evaluate.py's summary line: "<env>, 10 episodes, greedy actions: return -1.23 ± 4.56 (...".
-_EVALUATION = re.compile(r"return (-?[\d.]+(?:e[-+]?\d+)?) ± ([\d.]+(?:e[-+]?\d+)?)")
 
 
 def run_name(env: str, seed: int, total_steps: int) -> str:
@@ -71,10 +74,14 @@ def train(
     folder: Path,
     *,
     eval_every: int,
+    greedy_eval_every: int,
     eval_episodes: int,
+    final_episodes: int,
 ) -> float:
     """Trains the run in `folder` to `total_steps` with the env's defaults: a new run, or,
-    when `folder/run` holds one, its continuation from the last checkpoint.
+    when `folder/run` holds one, its continuation from the last checkpoint. Sampled
+    evaluations come every `eval_every` steps, greedy ones every `greedy_eval_every`, each of
+    `eval_episodes`; the saved policy then plays `final_episodes` each way.
 
     Returns:
         Wall seconds of this trainer process.
@@ -93,7 +100,9 @@ def train(
             f"--seed={seed}",
             f"--total_steps={total_steps}",
             f"--eval_every={eval_every}",
+            f"--greedy_eval_every={greedy_eval_every}",
             f"--eval_episodes={eval_episodes}",
+            f"--final_eval_episodes={final_episodes}",
             "--target_return=inf",
             f"--save_path={folder / POLICY_NAME}",
         ]
@@ -148,50 +157,44 @@ def _walls(folder: Path) -> list[float]:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
 
 
-def judge(policy: Path, episodes: int) -> tuple[float, float]:
-    """(mean, std) of `episodes` greedy returns of `policy`, by scripts/evaluate.py.
+def result(folder: Path) -> dict:
+    """What the finished run in `folder` reached, as the results JSON stores it.
+
+    "evaluations" holds, per mode, the run's evaluation curve as [step, mean return] pairs;
+    "best_<mode>_eval" (and its step) the best of each; "final_<mode>_mean" and "_std" the
+    saved policy's closing evaluation, from its note.
 
     Raises:
-        InputError: evaluate.py failed or printed no returns.
+        InputError: the saved policy's note has no closing evaluation.
     """
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "scripts" / "evaluate.py"),
-            f"--policy={policy}",
-            f"--episodes={episodes}",
-            "--greedy",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    match = _EVALUATION.search(done.stdout)
-    if done.returncode != 0 or match is None:
-        raise InputError(f"evaluating {policy} failed: {done.stderr.strip() or done.stdout}")
-    return float(match[1]), float(match[2])
-
-
-def result(folder: Path, final: tuple[float, float], final_episodes: int) -> dict:
-    """What the finished run in `folder` reached, as the results JSON stores it."""
     episodes = read_episodes(folder / "run" / EPISODES_NAME)
+    evaluations = read_evaluations(folder / "run" / EVALUATIONS_NAME)
     config = json.loads((folder / "run" / "config.json").read_text(encoding="utf-8"))
-    best = load_metadata(folder / BEST_NAME)
+    final = load_metadata(folder / POLICY_NAME).get("final_evaluation")
+    if not final:
+        raise InputError(f"{folder / POLICY_NAME} records no closing evaluation")
     walls = _walls(folder)
-    return {
+    entry = {
         "env": config["env"],
         "seed": config["seed"],
         "total_steps": config["total_steps"],
         "steps": int(episodes["step"][-1]),
         "episodes": len(episodes["return"]),
-        # Tianshou's metric: the best mean greedy return of the evaluations during training.
-        "best_eval": best.get("eval_return"),
-        "best_eval_step": best.get("step"),
         "last_100_mean": float(np.mean(episodes["return"][-LAST_EPISODES:])),
-        "final_greedy_mean": final[0],
-        "final_greedy_std": final[1],
-        "final_episodes": final_episodes,
-        "wall_seconds": round(sum(walls), 1),
-        "processes": len(walls),
-        "config": config,
+        "final_episodes": final["episodes"],
+        "evaluations": {},
     }
+    for mode in EVAL_MODES:
+        chosen = evaluations["mode"] == mode
+        curve = [
+            [int(s), float(m)]
+            for s, m in zip(evaluations["step"][chosen], evaluations["mean"][chosen])
+        ]
+        best = max(curve, key=lambda point: point[1], default=[None, None])
+        entry["evaluations"][mode] = curve
+        entry[f"best_{mode}_eval"], entry[f"best_{mode}_eval_step"] = best[1], best[0]
+        entry[f"final_{mode}_mean"] = final[mode]["mean"]
+        entry[f"final_{mode}_std"] = final[mode]["std"]
+    entry["preferred_mode"] = final.get("preferred_mode")
+    entry.update(wall_seconds=round(sum(walls), 1), processes=len(walls), config=config)
+    return entry

@@ -1,5 +1,6 @@
-"""The MuJoCo table (issue 12): every env × seed trained with its defaults, resumably, then
-the results JSON, docs/mujoco.md and one learning-curve PNG per env.
+"""The MuJoCo table: every env × seed trained with its defaults, resumably, then the results
+JSON, docs/mujoco.md (on Tianshou's metric, `mujoco_report`) and one evaluation-curve PNG per
+env.
 
 python benchmarks/mujoco_table.py --envs=HalfCheetah-v5,Hopper-v5 --seeds=0,1,2,3,4 \
     --total_steps=3000000
@@ -7,11 +8,13 @@ python benchmarks/mujoco_table.py --envs=Pendulum-v1 --total_steps=2000000
 python benchmarks/mujoco_table.py --render_only          # the Markdown and curves from the JSON
 
 Runs go one at a time (`mujoco_runs.train`: a `scripts/train.py` process each, its env's
-defaults, --eval_every, no early stop). A run already in the results JSON is skipped; a run
+defaults, sampled evaluations every --eval_every steps and greedy ones every
+--greedy_eval_every, no early stop). A run already in the results JSON is skipped; a run
 folder that is not (the runner was stopped) is resumed from its last checkpoint. After each
-run its saved policy is judged by scripts/evaluate.py, and the JSON, the Markdown and the
-env's curve are rewritten, so the runner can be stopped at any time and started again with
-the same command. Before each process it waits while --wait_while exists (a file that says
+run its evaluation curves and its saved policy's closing evaluation (sampled and greedy) go
+into the JSON, and the Markdown and the env's curve are rewritten from the JSON alone, so the
+runner can be stopped at any time and started again with the same command, and the report
+needs no run folder. Before each process it waits while --wait_while exists (a file that says
 someone is timing on this machine).
 
 Several runners may share one results JSON, one per core: each claims a run before training
@@ -23,7 +26,6 @@ import contextlib
 import fcntl
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -36,7 +38,7 @@ from absl import app, flags
 
 from reinforce_tf.errors import InputError
 from reinforce_tf.training.envs import env_spec
-from reinforce_tf.training.saving import write_text_atomically
+from reinforce_tf.training.saving import write_text_atomically, written_atomically
 
 _ENVS = flags.DEFINE_list(
     "envs", list(mujoco_report.TASKS), "Gymnasium ids to run, a comma list (default: the nine)."
@@ -48,7 +50,13 @@ _TOTAL_STEPS = flags.DEFINE_integer(
 _EVAL_EVERY = flags.DEFINE_integer(
     "eval_every",
     30_000,
-    "Env steps between greedy evaluations during a run (> 0; Tianshou's epoch).",
+    "Env steps between sampled evaluations during a run (> 0; Tianshou's epoch).",
+    lower_bound=1,
+)
+_GREEDY_EVAL_EVERY = flags.DEFINE_integer(
+    "greedy_eval_every",
+    150_000,
+    "Env steps between greedy evaluations during a run (> 0).",
     lower_bound=1,
 )
 _EVAL_EPISODES = flags.DEFINE_integer(
@@ -57,7 +65,7 @@ _EVAL_EPISODES = flags.DEFINE_integer(
 _FINAL_EPISODES = flags.DEFINE_integer(
     "final_episodes",
     10,
-    "Greedy episodes of the final policy, judged by scripts/evaluate.py (> 0).",
+    "Episodes of the final policy's closing evaluation, sampled and again greedy (> 0).",
     lower_bound=1,
 )
 _RUNS_DIR = flags.DEFINE_string("runs_dir", "runs/mujoco", "Folder of the run folders.")
@@ -138,24 +146,18 @@ def _write_results(path: Path, results: dict) -> None:
 
 
 def render(results: dict) -> None:
-    """Writes the curves of every env in `results`, then the Markdown."""
+    """Writes the curves of every env in `results`, then the Markdown (and the README's table)."""
     markdown = Path(_MARKDOWN.value)
     curves_dir = Path(_CURVES_DIR.value)
     curves = {}
     for env, runs in mujoco_report.by_env(results["runs"]).items():
-        folders = [str(Path(_RUNS_DIR.value) / _name(r) / "run") for r in runs]
-        folders = [folder for folder in folders if Path(folder).is_dir()]
+        if mujoco_report.mean_curve(runs, "sampled") is None:
+            continue
         png = curves_dir / f"{env}.png"
-        if folders:
-            curves_dir.mkdir(parents=True, exist_ok=True)
-            subprocess.run(
-                [sys.executable, str(mujoco_runs.REPO / "scripts" / "plot.py"), *folders]
-                + [f"--out={png}", f"--title={env}"],
-                capture_output=True,
-                check=True,
-            )
-        if png.exists():
-            curves[env] = os.path.relpath(png, markdown.parent)
+        curves_dir.mkdir(parents=True, exist_ok=True)
+        with written_atomically(png) as temporary:  # never a half-written PNG
+            mujoco_report.plot(env, runs, temporary)
+        curves[env] = os.path.relpath(png, markdown.parent)
     text = mujoco_report.markdown(results["runs"], results["machine"], results["commands"], curves)
     write_text_atomically(markdown, text)
     if _README.value:
@@ -192,7 +194,7 @@ def run() -> dict:
 
 def _run_once(env: str, seed: int, results_path: Path) -> None:
     """The run env × seed, unless the results hold it or another runner has claimed it:
-    trained, judged, and added to the results JSON as it is on disk then. The claim is held
+    trained and added to the results JSON as it is on disk then. The claim is held
     until the result is written, and the results are read again once it is taken, so a
     run another runner just finished is never trained twice."""
     name = mujoco_runs.run_name(env, seed, _TOTAL_STEPS.value)
@@ -205,7 +207,7 @@ def _run_once(env: str, seed: int, results_path: Path) -> None:
         if name in load_results(results_path)["runs"]:
             say(f"{name}: done, skipped")
             return
-        entry = _train_and_judge(env, seed, folder)
+        entry = _train(env, seed, folder)
         with results_locked(results_path):
             results = load_results(results_path)
             results["runs"][name] = entry
@@ -213,8 +215,8 @@ def _run_once(env: str, seed: int, results_path: Path) -> None:
             render(results)
 
 
-def _train_and_judge(env: str, seed: int, folder: Path) -> dict:
-    """Trains (or resumes) the run in `folder`, judges its saved policy; its result entry."""
+def _train(env: str, seed: int, folder: Path) -> dict:
+    """Trains (or resumes) the run in `folder`; its result entry."""
     name = folder.name
     mujoco_runs.wait_while(_WAIT_WHILE.value, say)
     resuming = (folder / "run" / "config.json").exists()
@@ -225,14 +227,15 @@ def _train_and_judge(env: str, seed: int, folder: Path) -> dict:
         _TOTAL_STEPS.value,
         folder,
         eval_every=_EVAL_EVERY.value,
+        greedy_eval_every=_GREEDY_EVAL_EVERY.value,
         eval_episodes=_EVAL_EPISODES.value,
+        final_episodes=_FINAL_EPISODES.value,
     )
-    mujoco_runs.wait_while(_WAIT_WHILE.value, say)
-    final = mujoco_runs.judge(folder / mujoco_runs.POLICY_NAME, _FINAL_EPISODES.value)
-    entry = mujoco_runs.result(folder, final, _FINAL_EPISODES.value)
+    entry = mujoco_runs.result(folder)
     say(
-        f"{name}: best eval {entry['best_eval']}, final greedy {final[0]:.1f} ± "
-        f"{final[1]:.1f}, last 100 {entry['last_100_mean']:.1f}, {seconds / 60:.1f} min"
+        f"{name}: best sampled eval {entry['best_sampled_eval']}, final policy sampled "
+        f"{entry['final_sampled_mean']:.1f}, greedy {entry['final_greedy_mean']:.1f}, last 100 "
+        f"{entry['last_100_mean']:.1f}, {seconds / 60:.1f} min"
     )
     return entry
 

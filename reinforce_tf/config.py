@@ -25,6 +25,8 @@ PRESETS = ("none", "atari", "flatten")
 TORSOS = ("auto", "mlp", "minatar", "nature")
 LR_SCHEDULES = ("constant", "linear", "kl")
 ACTION_SQUASHES = ("clip", "tanh")
+# How an evaluation acts: by drawing from π(·|s) or by its mode (argmax or mean).
+EVAL_MODES = ("sampled", "greedy")
 # Envs stepped in parallel by a `batch` update when --num_envs is not given: one compiled
 # act() call costs about the same for 1 or 64 envs, so one env per episode of the batch, up
 # to 64 (docs/benchmarks.md).
@@ -410,7 +412,8 @@ class TrainConfig:
     logdir: str | None = _option(
         None,
         _or_none(Rule(lambda value: isinstance(value, str) and bool(value), "a folder path")),
-        "Run folder for TensorBoard events, `episodes.csv`, `config.json` and checkpoints.",
+        "Run folder for TensorBoard events, `episodes.csv`, `evaluations.csv`, `config.json` "
+        "and checkpoints.",
         none="a new folder `runs/<env>__seed<seed>__<date-time>`, <env> with characters other "
         "than letters, digits, `.` and `-` as `_` (in Python: none, no files)",
     )
@@ -429,11 +432,31 @@ class TrainConfig:
     eval_every: int | None = _option(
         None,
         _or_none(_INT_ABOVE_0),
-        "Env steps between greedy evaluations on a separate env (> 0); the best policy is "
-        f"saved as `{BEST_NAME}` beside `--save_path`.",
+        "Env steps between evaluations of `--eval_episodes` episodes that sample their actions "
+        "from π, on separate envs (> 0); greedy evaluations come every `--greedy_eval_every`. "
+        f"The best policy (by `--best_by`) is saved as `{BEST_NAME}` beside `--save_path`.",
         none="no evaluation",
     )
+    greedy_eval_every: int | None = _option(
+        None,
+        _or_none(_INT_ABOVE_0),
+        "Env steps between greedy evaluations (the most probable action, or the mean), beside "
+        "the sampled ones of `--eval_every` (> 0; needs `--eval_every`).",
+        none="`--eval_every`",
+    )
     eval_episodes: int = _option(10, _INT_ABOVE_0, "Episodes per evaluation (> 0).")
+    best_by: str = _option(
+        "sampled",
+        _one_of(EVAL_MODES),
+        f"Which evaluations choose `{BEST_NAME}`: `sampled` (actions drawn from π, the "
+        "return REINFORCE maximises) or `greedy`.",
+    )
+    final_eval_episodes: int = _option(
+        10,
+        Rule(lambda value: _is_int(value) and value >= 0, "an integer >= 0"),
+        "Episodes of the saved policy played sampled and again greedily when the run ends; "
+        "the returns are printed and recorded in the policy file's note (>= 0; 0: none).",
+    )
     workers: int = _option(
         0,
         Rule(lambda value: _is_int(value) and value >= 0, "an integer >= 0"),
@@ -509,6 +532,8 @@ class TrainConfig:
                 "sync with --workers (each worker is a process already: for more processes, "
                 "add workers)",
             )
+        if self.greedy_eval_every is not None and self.eval_every is None:
+            self._reject("greedy_eval_every", "unset without --eval_every")
         if self.resume and self.logdir is None:
             self._reject("resume", "used with --logdir, the run folder to continue")
         if self.eval_every is not None and Path(self.save_path).name == BEST_NAME:
@@ -560,6 +585,11 @@ class TrainConfig:
     def resolved_target_kl(self) -> float:
         """The KL per update that `lr_schedule="kl"` aims at, with the default resolved."""
         return DEFAULT_TARGET_KL if self.target_kl is None else self.target_kl
+
+    @property
+    def resolved_greedy_eval_every(self) -> int | None:
+        """Env steps between greedy evaluations, with the default resolved (None: none)."""
+        return self.eval_every if self.greedy_eval_every is None else self.greedy_eval_every
 
     @property
     def best_path(self) -> Path:

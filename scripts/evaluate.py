@@ -1,17 +1,21 @@
-"""Evaluate a saved policy: run episodes and print mean ± std, min and max of the returns.
+"""Evaluate a saved policy: run episodes with sampled actions and with greedy ones, and print
+mean ± std, min and max of each mode's returns (and which mode to use when they differ a lot).
 
-python scripts/evaluate.py --policy=policy.keras --episodes=20 [--greedy]
+python scripts/evaluate.py --policy=policy.keras --episodes=20 [--mode=sampled|greedy]
 python scripts/evaluate.py --policy=policy.keras --episodes=3 --video_dir=videos  # MP4s
-python scripts/evaluate.py --policy=policy.onnx --greedy   # an export, in its own runtime
+python scripts/evaluate.py --policy=policy.onnx   # an export, in its own runtime
 """
 
 import _cli  # first: it imports TensorFlow quietly
 import numpy as np
 from absl import app, flags
 
-from reinforce_tf import evaluate
+from reinforce_tf.config import EVAL_MODES
 from reinforce_tf.training.evaluate import (
     check_video_dir,
+    describe_returns,
+    evaluate_modes,
+    mode_advice,
     record_video,
     recorded_env,
     recorded_env_options,
@@ -32,8 +36,13 @@ _ENV = flags.DEFINE_string(
     "made with the env_kwargs and wrapper preset it was trained with.",
 )
 _EPISODES = flags.DEFINE_integer("episodes", 20, "Episodes to run (> 0).")
-_GREEDY = flags.DEFINE_bool(
-    "greedy", False, "Take the most probable action (or the mean) instead of sampling."
+_MODE = flags.DEFINE_enum(
+    "mode",
+    "both",
+    ["both", *EVAL_MODES],
+    "How the policy acts: `sampled` (actions drawn from its distribution, as REINFORCE trained "
+    "it), `greedy` (the most probable action, or the mean), or `both`, one after the other on "
+    "the same start states. A greedy export can only act greedily.",
 )
 _SEED = flags.DEFINE_integer("seed", 0, "Seeds the envs and action sampling (>= 0).")
 _VIDEO_DIR = flags.DEFINE_string(
@@ -48,15 +57,14 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         _cli.fail(f"unexpected arguments {argv[1:]}; every option is a --flag")
     env_id, returns = _cli.run_reporting_input_errors(_evaluate)
-    mode = "greedy" if _GREEDY.value else "sampled"
-    print(
-        f"{env_id}, {len(returns)} episodes, {mode} actions: return "
-        f"{returns.mean():.2f} ± {returns.std():.2f} (min {returns.min():.2f}, "
-        f"max {returns.max():.2f})"
-    )
+    for mode, values in returns.items():
+        print(describe_returns(env_id, mode, values))
+    advice = mode_advice(returns)
+    if advice:
+        print(advice)
 
 
-def _evaluate() -> tuple[str, np.ndarray]:
+def _evaluate() -> tuple[str, dict[str, np.ndarray]]:
     if _SEED.value < 0:
         raise _cli.InputError(f"must be an integer >= 0; got {_SEED.value}", field="seed")
     if _VIDEO_DIR.value:
@@ -66,19 +74,26 @@ def _evaluate() -> tuple[str, np.ndarray]:
     env_id = _ENV.value or recorded_env(note)
     if not env_id:
         raise _cli.InputError("the policy file does not record its env; pass --env", "env")
+    modes = EVAL_MODES if _MODE.value == "both" else (_MODE.value,)
+    if _MODE.value == "both" and getattr(policy, "kind", None) == "action":
+        print(f"{_POLICY.value} is a greedy export (it outputs the action): greedy only")
+        modes = ("greedy",)
     options = {
-        "greedy": _GREEDY.value,
         "seed": _SEED.value,
         "trained_on": note,
         "action_squash": recorded_squash(note),  # greedy tanh: squash(mean)
     }
     if env_id == recorded_env(note):  # the env it was trained on, made as it was then
         options.update(recorded_env_options(note))
-    if _VIDEO_DIR.value:
-        returns = record_video(policy, env_id, _EPISODES.value, _VIDEO_DIR.value, **options)
-        print(f"videos saved in {_VIDEO_DIR.value}")
-    else:
-        returns = evaluate(policy, env_id, _EPISODES.value, **options)
+    if not _VIDEO_DIR.value:
+        return env_id, evaluate_modes(policy, env_id, _EPISODES.value, modes, **options)
+    returns = {
+        mode: record_video(
+            policy, env_id, _EPISODES.value, _VIDEO_DIR.value, greedy=mode == "greedy", **options
+        )
+        for mode in modes
+    }
+    print(f"videos saved in {_VIDEO_DIR.value}")
     return env_id, returns
 
 

@@ -21,6 +21,7 @@ from absl import app, flags, logging
 
 from reinforce_tf import config as config_lib
 from reinforce_tf import train
+from reinforce_tf.training.evaluate import describe_returns, mode_advice
 from reinforce_tf.training.run_folder import default_run_folder, load_run_config
 
 # The flag of each field type; a tuple of ints is a comma string such as "64,64".
@@ -81,6 +82,12 @@ def main(argv: list[str]) -> None:
     if result.logdir is not None:
         print(f"run folder {result.logdir} (tensorboard --logdir={result.logdir})")
     print(f"policy saved to {result.save_path}")
+    if result.final_evaluation:
+        for mode, returns in result.final_evaluation.items():
+            print(describe_returns("the saved policy", mode, returns))
+        advice = mode_advice(result.final_evaluation)
+        if advice:
+            print(advice)
 
 
 def _train():

@@ -12,6 +12,10 @@ from reinforce_tf import InputError, build_policy, save_policy
 from reinforce_tf.training.evaluate import (
     check_fits,
     evaluate,
+    evaluate_modes,
+    evaluation_note,
+    mode_advice,
+    preferred_mode,
     record_video,
     recorded_env,
     recorded_squash,
@@ -23,10 +27,81 @@ def cartpole_policy():
     return build_policy(env.observation_space, env.action_space, (4,))
 
 
+def linear_cartpole_policy(weights, bias: float) -> keras.Model:
+    """A linear softmax policy whose logits are [0, weights · s + bias]."""
+    env = gym.make("CartPole-v1")
+    policy = build_policy(env.observation_space, env.action_space, ())
+    kernel = np.zeros((4, 2), np.float32)
+    kernel[:, 1] = weights
+    policy.get_layer("logits").set_weights([kernel, np.array([0.0, bias], np.float32)])
+    return policy
+
+
+# Good greedily, poor sampled: push right when 0.1 x + 0.5 ẋ + 10 θ + 2 θ̇ > 0, the logits so
+# small that π is within 1% of uniform, so sampling is a random walk (~20 steps).
+GREEDY_BALANCER = linear_cartpole_policy(1e-3 * np.array([0.1, 0.5, 10.0, 2.0]), 0.0)
+# Poor greedily, better sampled: π(right) = 0.55 everywhere; greedy always pushes right and
+# the pole falls in ~9 steps.
+SAMPLED_BETTER = linear_cartpole_policy(np.zeros(4), float(np.log(0.55 / 0.45)))
+
+
+def test_modes_differ_by_more_than_a_tenth_and_two_standard_errors():
+    # sampled [10, 30]: mean 20, population variance 100; greedy [9, 9]: mean 9, variance 0.
+    # Gap 11 > 0.1 · 20, but the standard error of the gap is √(100/2) = 7.07: 11 < 14.1.
+    assert preferred_mode(np.array([10.0, 30.0]), np.array([9.0, 9.0])) is None
+    # Four episodes of each: standard error √(100/4) = 5, so 11 > 10 and sampled wins.
+    assert preferred_mode(np.array([10.0, 30.0] * 2), np.array([9.0] * 4)) == "sampled"
+    # sampled mean 100 (variance 100, 4 episodes: error 5), greedy 120: gap 20 > 12 and > 10.
+    assert preferred_mode(np.array([90.0, 110.0] * 2), np.array([120.0] * 4)) == "greedy"
+    # No spread at all (error 0), but a gap of 1 in 500 is within a tenth: the same.
+    assert preferred_mode(np.array([500.0] * 4), np.array([499.0] * 4)) is None
+
+
+def test_policies_good_only_greedily_or_only_sampled_are_told_apart():
+    greedy_balancer = evaluate_modes(GREEDY_BALANCER, "CartPole-v1", 20)
+    np.testing.assert_array_equal(greedy_balancer["greedy"], 500.0)  # balances to the limit
+    assert greedy_balancer["sampled"].mean() < 50
+    assert mode_advice(greedy_balancer) == (
+        f"this policy scores 500.00 with greedy actions against "
+        f"{greedy_balancer['sampled'].mean():.2f} with sampled ones: take its most probable "
+        "action (the mean for a Box)"
+    )
+    note = evaluation_note(greedy_balancer)
+    assert (note["episodes"], note["preferred_mode"], note["greedy"]) == (
+        20,
+        "greedy",
+        {"mean": 500.0, "std": 0.0},
+    )
+    sampled_better = evaluate_modes(SAMPLED_BETTER, "CartPole-v1", 20)
+    assert sampled_better["greedy"].max() < 12 <= sampled_better["sampled"].mean()
+    assert evaluation_note(sampled_better)["preferred_mode"] == "sampled"
+    assert mode_advice(sampled_better).endswith(
+        "with greedy ones: draw its actions from the distribution it outputs, as REINFORCE "
+        "trained it"
+    )
+    # One mode alone gives no advice.
+    assert mode_advice({"greedy": greedy_balancer["greedy"]}) is None
+
+
+def test_evaluate_script_plays_both_modes_and_says_which_to_use(script, tmp_path):
+    save_policy(GREEDY_BALANCER, tmp_path / "policy.keras", {"env": "CartPole-v1"})
+    done = script("evaluate.py", "--episodes=20", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    sampled, greedy, advice = done.stdout.splitlines()
+    assert sampled.startswith("CartPole-v1, 20 episodes, sampled actions: return ")
+    assert greedy == (
+        "CartPole-v1, 20 episodes, greedy actions: return 500.00 ± 0.00 (min 500.00, max 500.00)"
+    )
+    assert advice.startswith("this policy scores 500.00 with greedy actions against ")
+
+
 def test_video_records_each_episode_as_mp4(tmp_path):
     returns = record_video(cartpole_policy(), "CartPole-v1", 2, tmp_path / "videos", seed=5)
     videos = sorted((tmp_path / "videos").iterdir())
-    assert [v.name for v in videos] == ["CartPole-v1-episode-0.mp4", "CartPole-v1-episode-1.mp4"]
+    assert [v.name for v in videos] == [
+        "CartPole-v1-sampled-episode-0.mp4",
+        "CartPole-v1-sampled-episode-1.mp4",
+    ]
     for video in videos:
         assert video.read_bytes()[4:8] == b"ftyp"  # an MP4 container
     # The near-uniform policy's returns: whole CartPole episodes (+1 per step, ≥ 8 steps).
@@ -87,8 +162,14 @@ def test_evaluate_script_refuses_other_spaces_and_records_video(script, tmp_path
     done = script("evaluate.py", "--episodes=1", "--video_dir=videos", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""  # no pygame banner or SDL noise
-    assert done.stdout.startswith("videos saved in videos\nCartPole-v1, 1 episodes")
-    assert [p.name for p in (tmp_path / "videos").iterdir()] == ["CartPole-v1-episode-0.mp4"]
+    assert done.stdout.startswith(
+        "videos saved in videos\nCartPole-v1, 1 episodes, sampled actions: return"
+    )
+    assert "\nCartPole-v1, 1 episodes, greedy actions: return" in done.stdout
+    assert sorted(p.name for p in (tmp_path / "videos").iterdir()) == [
+        "CartPole-v1-greedy-episode-0.mp4",
+        "CartPole-v1-sampled-episode-0.mp4",
+    ]
 
 
 # Issue 10, defect 5: text from the policy file went raw into one-line messages.

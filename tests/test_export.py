@@ -267,7 +267,7 @@ def test_evaluate_plays_exports_as_the_policy(policies, tmp_path):
             returns = evaluate(exported, env_id, 4, greedy=True, seed=3)
             np.testing.assert_allclose(returns, reference, rtol=1e-6, err_msg=name)
             if greedy_export:
-                with pytest.raises(InputError, match="^greedy: .* is a greedy export: it"):
+                with pytest.raises(InputError, match="^mode: .* is a greedy export: it"):
                     evaluate(exported, env_id, 1)  # it cannot sample
             elif env_id == "CartPole-v1":
                 # Sampled play draws from the exported distribution: whole episodes.
@@ -562,13 +562,21 @@ def test_export_script_writes_an_export_that_evaluate_plays(policies, tmp_path, 
     assert [p.name for p in tmp_path.iterdir()] == ["p.tflite"]
     # evaluate.py reads the env from the note inside the export; the returns are the
     # .keras policy's, as greedy CartPole play is deterministic.
-    done = script("evaluate.py", "--policy=p.tflite", "--episodes=3", "--greedy", cwd=tmp_path)
+    # A greedy export can only act greedily: both modes (the default) play greedy alone.
+    done = script("evaluate.py", "--policy=p.tflite", "--episodes=3", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""  # no TensorFlow or LiteRT start-up lines
     returns = evaluate(keras.saving.load_model(path), env_id, 3, greedy=True)
     assert done.stdout == (
+        "p.tflite is a greedy export (it outputs the action): greedy only\n"
         f"CartPole-v1, 3 episodes, greedy actions: return {returns.mean():.2f} ± "
         f"{returns.std():.2f} (min {returns.min():.2f}, max {returns.max():.2f})\n"
+    )
+    done = script("evaluate.py", "--policy=p.tflite", "--mode=sampled", cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        "error: --mode: 'p.tflite' is a greedy export: it outputs the action, with no "
+        "distribution to sample from; pass --mode=greedy\n"
     )
 
 

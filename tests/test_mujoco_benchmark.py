@@ -1,5 +1,5 @@
-"""benchmarks/mujoco_table.py end to end at a tiny budget: it trains, judges, writes the JSON, the
-Markdown and the curve; run again it skips what is done; a run folder missing from the
+"""benchmarks/mujoco_table.py end to end at a tiny budget: it trains, writes the JSON (with
+the evaluation curves and the closing evaluation), the Markdown and the curve; run again it skips what is done; a run folder missing from the
 results is resumed, not started over; runners sharing the JSON keep each other's results and
 skip each other's runs; a trainer's wall time is saved while it runs; bad flags are one line
 with nothing written."""
@@ -13,6 +13,8 @@ import sys
 import pytest
 from conftest import REPO, benchmark_module, run_script
 
+from reinforce_tf.training.saving import load_metadata
+
 
 def _flags(tmp_path, *extra):
     return (
@@ -20,6 +22,7 @@ def _flags(tmp_path, *extra):
         "--seeds=0",
         "--total_steps=3000",
         "--eval_every=1000",
+        "--greedy_eval_every=2000",
         "--eval_episodes=2",
         "--final_episodes=2",
         f"--runs_dir={tmp_path / 'runs'}",
@@ -48,10 +51,25 @@ def test_runner_trains_skips_and_resumes(tmp_path):
     results = json.loads((tmp_path / "results.json").read_text())
     (run,) = results["runs"].values()
     assert (run["env"], run["seed"], run["total_steps"]) == ("InvertedPendulum-v5", 0, 3000)
-    assert 0 < run["steps"] <= 3000 and run["best_eval"] is not None
-    assert run["final_episodes"] == 2 and run["processes"] == 1
+    assert 0 < run["steps"] <= 3000 and run["final_episodes"] == 2 and run["processes"] == 1
+    # Sampled evaluations after passing 1,000 and 2,000 steps, greedy after 2,000: the run's
+    # evaluations.csv, as [step, mean] pairs, and each mode's best.
+    sampled, greedy = run["evaluations"]["sampled"], run["evaluations"]["greedy"]
+    assert [step // 1000 for step, _ in sampled] == [1, 2] and [greedy[0][0]] == [sampled[1][0]]
+    assert run["best_sampled_eval"] == max(mean for _, mean in sampled)
+    assert run["best_greedy_eval"] == greedy[0][1]
+    note = load_metadata(tmp_path / "runs" / "InvertedPendulum-v5__seed0__3000" / "policy.keras")
+    final = note["final_evaluation"]
+    assert (run["final_sampled_mean"], run["final_greedy_std"]) == (
+        final["sampled"]["mean"],
+        final["greedy"]["std"],
+    )
     markdown = (tmp_path / "mujoco.md").read_text()
     assert "| InvertedPendulum-v5 | " in markdown and "999.2 ± 2.4" in markdown
+    # One seed: Tianshou's metric is that seed's best sampled evaluation, std 0.
+    assert f"| InvertedPendulum-v5 | {run['best_sampled_eval']:,.1f} ± 0.0 | 999.2 ± 2.4 |" in (
+        markdown
+    )
     assert "![InvertedPendulum-v5](curves/InvertedPendulum-v5.png)" in markdown
     assert (tmp_path / "curves" / "InvertedPendulum-v5.png").stat().st_size > 0
     assert "| InvertedPendulum-v5 | " in done.stdout  # the short table, also in the README:
@@ -72,7 +90,7 @@ def test_runner_trains_skips_and_resumes(tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     assert "InvertedPendulum-v5__seed0__3000: resuming" in resumed.stdout
     (again_run,) = json.loads((tmp_path / "results.json").read_text())["runs"].values()
-    for key in ("steps", "episodes", "best_eval", "last_100_mean", "final_greedy_mean"):
+    for key in ("steps", "episodes", "evaluations", "last_100_mean", "final_greedy_mean"):
         assert again_run[key] == run[key], key
     assert again_run["processes"] == 2
 
@@ -107,9 +125,12 @@ def test_runners_sharing_the_json_skip_claimed_runs_and_keep_each_others_results
     results = json.loads(results_path.read_text())
     results["runs"]["Hopper-v5__seed0__3000"] = {
         "env": "Hopper-v5", "seed": 0, "total_steps": 3000, "steps": 3000, "episodes": 40,
-        "best_eval": 35.0, "best_eval_step": 1000, "last_100_mean": 20.0,
+        "evaluations": {"sampled": [[1000, 35.0]], "greedy": []},
+        "best_sampled_eval": 35.0, "best_sampled_eval_step": 1000, "best_greedy_eval": None,
+        "best_greedy_eval_step": None, "last_100_mean": 20.0,
+        "final_sampled_mean": 25.0, "final_sampled_std": 2.0,
         "final_greedy_mean": 30.0, "final_greedy_std": 1.0, "final_episodes": 2,
-        "wall_seconds": 9.0, "processes": 1, "config": {},
+        "preferred_mode": None, "wall_seconds": 9.0, "processes": 1, "config": {},
     }  # fmt: skip
     results_path.write_text(json.dumps(results))
     wait.unlink()
@@ -119,6 +140,22 @@ def test_runners_sharing_the_json_skip_claimed_runs_and_keep_each_others_results
     runs = json.loads(results_path.read_text())["runs"]
     assert sorted(runs) == ["Hopper-v5__seed0__3000", "InvertedPendulum-v5__seed0__3000"]
     other.close()
+
+
+def test_tianshous_metric_is_the_best_of_the_mean_curve_with_the_std_there():
+    # Two seeds' sampled curves, aligned by evaluation number; seed 1 has one more, dropped.
+    # Means by evaluation: (10+30)/2 = 20, (50+10)/2 = 30, (20+20)/2 = 20 → best 30 at the
+    # 2nd, where the std over seeds is |50 − 10| / 2 = 20. The mean of the per-seed bests
+    # would be (50 + 30) / 2 = 40: never lower.
+    report = benchmark_module("mujoco_report")
+    runs = [
+        {"evaluations": {"sampled": [[1_000, 10.0], [2_100, 50.0], [3_000, 20.0]]}},
+        {"evaluations": {"sampled": [[1_200, 30.0], [2_300, 10.0], [3_100, 20.0], [4_000, 99]]}},
+    ]
+    curve = report.mean_curve(runs, "sampled")
+    assert curve.returns.shape == (2, 3)
+    assert curve.best() == (30.0, 20.0, 2_200)  # the step: the seeds' mean step there
+    assert report.mean_curve([{"evaluations": {"greedy": []}}], "greedy") is None
 
 
 def test_bad_flags_are_one_line_and_write_nothing(tmp_path):

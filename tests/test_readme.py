@@ -9,6 +9,7 @@ import sys
 
 import gymnasium as gym
 import numpy as np
+import pytest
 from conftest import REPO
 
 from reinforce_tf import build_policy, save_policy
@@ -49,6 +50,40 @@ def test_flag_table_is_the_generated_one():
 def _section(title: str) -> str:
     """The README's text under `## title`, up to the next `## ` heading."""
     return README.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_saved_policy_snippet_samples_in_plain_keras(tmp_path):
+    # The snippet of "The saved policy", in a process that never imports reinforce_tf, on a
+    # CartPole policy whose π(right) is 0.9 everywhere: it samples, and greedy is the argmax.
+    (snippet,) = re.findall(r"```python\n(.*?)```", _section("The saved policy"), re.DOTALL)
+    cartpole = gym.make("CartPole-v1")
+    policy = build_policy(cartpole.observation_space, cartpole.action_space, ())
+    policy.get_layer("logits").set_weights(
+        [np.zeros((4, 2), np.float32), np.array([0.0, np.log(9.0)], np.float32)]
+    )
+    save_policy(policy, tmp_path / "policy.keras", {"env": "CartPole-v1"})
+    report = (
+        "\nimport sys\n"
+        "assert not any(name.startswith('reinforce_tf') for name in sys.modules)\n"
+        "obs = np.zeros((2000, 4), np.float32)\n"
+        "probs = policy(obs).numpy().astype(np.float64)\n"
+        "action = np.array([rng.choice(len(p), p=p / p.sum()) for p in probs])\n"
+        "print(probs[0, 1], action.mean(), greedy_action.tolist())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", snippet + report],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    assert done.returncode == 0, done.stderr
+    right, share, greedy = done.stdout.split(maxsplit=2)
+    assert float(right) == pytest.approx(0.9, abs=1e-6)
+    # 2,000 draws of Bernoulli(0.9): a share of rights within 4 standard errors (0.027).
+    assert abs(float(share) - 0.9) < 0.027
+    assert json.loads(greedy) == [1]
 
 
 def test_own_env_example_trains_and_evaluates(script, tmp_path):

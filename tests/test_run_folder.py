@@ -24,7 +24,12 @@ from reinforce_tf import InputError, TrainConfig, load_policy, train
 from reinforce_tf.training import progress as progress_lib
 from reinforce_tf.training import run_folder
 from reinforce_tf.training.checkpoints import CHECKPOINT_FOLDER, Counters, RunCheckpoint
-from reinforce_tf.training.episode_log import EpisodeLog, read_episodes
+from reinforce_tf.training.episode_log import (
+    EpisodeLog,
+    EvaluationLog,
+    read_episodes,
+    read_evaluations,
+)
 from reinforce_tf.training.learner import make_agent
 from reinforce_tf.training.run_folder import load_run_config, start_run_folder
 
@@ -60,7 +65,10 @@ def checkpoint_steps(run) -> list[int]:
 
 def test_sigkill_then_resume_replays_the_uninterrupted_run(script, tmp_path):
     run = tmp_path / "run"
-    process = start_train(tmp_path, *RUN_FLAGS, f"--logdir={run}", "--save_path=resumed.keras")
+    evaluations = ["--eval_every=20000", "--greedy_eval_every=40000", "--eval_episodes=2"]
+    process = start_train(
+        tmp_path, *RUN_FLAGS, *evaluations, f"--logdir={run}", "--save_path=resumed.keras"
+    )
     wait_for_checkpoint(process, run)
     time.sleep(0.1)  # somewhere inside the next interval (the run takes seconds: 200,000 steps)
     assert process.poll() is None  # still training: the kill lands mid-run
@@ -85,11 +93,25 @@ def test_sigkill_then_resume_replays_the_uninterrupted_run(script, tmp_path):
             total_steps=200_000,
             checkpoint_every=1_500,
             target_return=float("inf"),
+            eval_every=20_000,
+            greedy_eval_every=40_000,
+            eval_episodes=2,
             logdir=str(tmp_path / "reference"),
             save_path=str(tmp_path / "reference.keras"),
         ),
         progress=None,
     )
+    # Every evaluation once, at the same steps with the same returns: rows the kill left past
+    # the checkpoint were dropped and played again.
+    resumed, expected = (
+        read_evaluations(folder / "evaluations.csv") for folder in (run, tmp_path / "reference")
+    )
+    assert list(resumed["mode"]) == list(expected["mode"])
+    modes = list(expected["mode"])  # one evaluation per multiple of its interval passed
+    assert modes.count("sampled") == reference.steps // 20_000 >= 9
+    assert modes.count("greedy") == reference.steps // 40_000
+    for column in ("step", "mean", "std", "min", "max", "episodes"):
+        np.testing.assert_array_equal(resumed[column], expected[column])
     resumed = read_episodes(run / "episodes.csv")
     expected = read_episodes(tmp_path / "reference" / "episodes.csv")
     # Every finished episode once, in order: none lost or doubled by the kill.
@@ -225,10 +247,36 @@ def test_episode_log_resume_drops_partial_and_uncounted_rows(tmp_path):
     np.testing.assert_array_equal(episodes["return"], [10.0, 20.0, 25.0])
 
 
+def test_evaluation_log_resume_drops_partial_rows_and_rows_past_the_checkpoint(tmp_path):
+    log = EvaluationLog(tmp_path)
+    log.append(1_000, "sampled", np.array([10.0, 20.0]))  # mean 15, std 5, min 10, max 20
+    log.append(1_000, "greedy", np.array([30.0, 30.0]))
+    log.append(2_500, "sampled", np.array([40.0]))
+    log.close()
+    with open(tmp_path / "evaluations.csv", "a") as file:
+        file.write("3000,sampled,1.0")  # a row cut short by a crash: no newline
+    # The checkpoint was written at step 2,000: the rows of step 2,500 and 3,000 go.
+    EvaluationLog(tmp_path, keep_steps=2_000).close()
+    logged = read_evaluations(tmp_path / "evaluations.csv")
+    np.testing.assert_array_equal(logged["step"], [1_000, 1_000])
+    assert list(logged["mode"]) == ["sampled", "greedy"]
+    np.testing.assert_array_equal(logged["mean"], [15.0, 30.0])
+    np.testing.assert_array_equal(logged["std"], [5.0, 0.0])
+    np.testing.assert_array_equal(logged["min"], [10.0, 30.0])
+    np.testing.assert_array_equal(logged["max"], [20.0, 30.0])
+    np.testing.assert_array_equal(logged["episodes"], [2, 2])
+
+
 @pytest.mark.parametrize(
     "values, message",
     [
         ({"checkpoint_every": 0}, "checkpoint_every: must be an integer > 0; got 0"),
+        (
+            {"greedy_eval_every": 5_000},
+            "greedy_eval_every: must be unset without --eval_every; got 5000",
+        ),
+        ({"eval_every": 1, "best_by": "mean"}, "best_by: must be one of sampled, greedy"),
+        ({"final_eval_episodes": -1}, "final_eval_episodes: must be an integer >= 0; got -1"),
         ({"eval_every": 0}, "eval_every: must be an integer > 0; got 0"),
         ({"eval_episodes": -1}, "eval_episodes: must be an integer > 0; got -1"),
         ({"logdir": ""}, "logdir: must be a folder path; got ''"),
@@ -610,6 +658,7 @@ def test_lock_held_by_a_live_process_refuses_a_stale_one_does_not(tmp_path):
         ),
         ({"checkpoints/checkpoint": 'model_checkpoint_path: "ckpt-9"\n'}, "checkpoints/"),
         ({"events.out.tfevents.1.host.1.0.v2": "x"}, "TensorBoard events"),
+        ({"evaluations.csv": "step,mode,mean,std,min,max,episodes,wall_time\n"}, "evaluations.csv"),
     ],
 )
 def test_a_new_run_refuses_a_folder_with_files_of_another_run(tmp_path, files, listed):

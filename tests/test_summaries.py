@@ -8,7 +8,7 @@ import tensorflow as tf
 from tensorflow.core.util import event_pb2
 
 from reinforce_tf import TrainConfig, evaluate, load_policy, train
-from reinforce_tf.training.episode_log import read_episodes
+from reinforce_tf.training.episode_log import read_episodes, read_evaluations
 from reinforce_tf.training.loop import EVAL_SEED_OFFSET
 from reinforce_tf.training.saving import load_metadata
 from reinforce_tf.training.summaries import Summaries
@@ -32,6 +32,7 @@ def test_run_writes_grouped_scalars_config_and_csv(tmp_path):
         total_steps=3_000,
         baseline="value",
         eval_every=1_000,
+        greedy_eval_every=2_000,
         eval_episodes=2,
         logdir=str(tmp_path / "run"),
         save_path=str(tmp_path / "p.keras"),
@@ -43,7 +44,8 @@ def test_run_writes_grouped_scalars_config_and_csv(tmp_path):
         "charts/episode_return",
         "charts/episode_length",
         "charts/steps_per_second",
-        "charts/eval_return",
+        "charts/eval_sampled_return",
+        "charts/eval_greedy_return",
         "losses/policy",
         "losses/value",
         "losses/entropy",
@@ -63,16 +65,26 @@ def test_run_writes_grouped_scalars_config_and_csv(tmp_path):
     for tag in ("losses/policy", "losses/value", "losses/entropy", "stats/grad_norm"):
         assert len(events[tag]) == updates
         assert all(np.isfinite(value) for _, value in events[tag])
-    assert len(events["charts/eval_return"]) == 2  # steps passed 1,000 and 2,000
-    # best.keras beside the final policy holds the best evaluation's weights and score.
-    best = max(float(value) for _, value in events["charts/eval_return"])
+    # Sampled evaluations after the updates that passed steps 1,000 and 2,000, greedy ones
+    # after the one that passed 2,000; evaluations.csv holds the same numbers.
+    sampled, greedy = events["charts/eval_sampled_return"], events["charts/eval_greedy_return"]
+    assert len(sampled) == 2 and len(greedy) == 1
+    assert [step // 1_000 for step, _ in sampled] == [1, 2] and greedy[0][0] == sampled[1][0]
+    logged = read_evaluations(tmp_path / "run" / "evaluations.csv")
+    assert list(logged["mode"]) == ["sampled", "sampled", "greedy"]
+    np.testing.assert_array_equal(logged["step"], [sampled[0][0], sampled[1][0], greedy[0][0]])
+    np.testing.assert_allclose(
+        logged["mean"], [float(v) for _, v in [*sampled, *greedy]], rtol=1e-6
+    )
+    assert list(logged["episodes"]) == [2, 2, 2]
+    # best.keras beside the final policy holds the best sampled evaluation's weights and score:
+    # played again with the evaluation's seeds, it scores the same.
+    best = max(float(value) for _, value in sampled)
     note = load_metadata(tmp_path / "best.keras")
     assert note["eval_return"] == pytest.approx(best)
-    assert note["env"] == "CartPole-v1"
-    greedy = evaluate(
-        load_policy(tmp_path / "best.keras"), "CartPole-v1", 2, greedy=True, seed=EVAL_SEED_OFFSET
-    )
-    assert greedy.mean() == pytest.approx(best)
+    assert (note["eval_mode"], note["env"]) == ("sampled", "CartPole-v1")
+    again = evaluate(load_policy(tmp_path / "best.keras"), "CartPole-v1", 2, seed=EVAL_SEED_OFFSET)
+    assert again.mean() == pytest.approx(best)
     ((step, text),) = events["config"]
     saved = json.loads(text.item().decode().strip("`\n"))
     assert (step, saved["total_steps"], saved["eval_every"]) == (0, 3_000, 1_000)

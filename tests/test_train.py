@@ -22,6 +22,7 @@ from reinforce_tf import (
     update_from_rollout,
 )
 from reinforce_tf.training.envs import make_vector_env
+from reinforce_tf.training.saving import load_metadata
 from reinforce_tf.training.rollout import RolloutCollector
 
 
@@ -118,12 +119,28 @@ def test_scripts_train_then_evaluate(script, tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""  # TensorFlow's start-up noise is kept off the terminal
     assert "episodes" in done.stdout and "steps/s" in done.stdout
-    assert done.stdout.strip().endswith("policy saved to run.keras")
-    done = script("evaluate.py", "--policy=run.keras", "--episodes=5", "--greedy", cwd=tmp_path)
+    # The run ends by playing the saved policy both ways, as the note records.
+    lines = done.stdout.strip().splitlines()
+    saved = lines.index("policy saved to run.keras")
+    assert lines[saved + 1].startswith("the saved policy, 10 episodes, sampled actions: return ")
+    assert lines[saved + 2].startswith("the saved policy, 10 episodes, greedy actions: return ")
+    final = load_metadata(tmp_path / "run.keras")["final_evaluation"]
+    assert final["episodes"] == 10 and final["preferred_mode"] in (None, "sampled", "greedy")
+    assert f"sampled actions: return {final['sampled']['mean']:.2f} ± " in lines[saved + 1]
+    assert f"greedy actions: return {final['greedy']['mean']:.2f} ± " in lines[saved + 2]
+    done = script("evaluate.py", "--policy=run.keras", "--episodes=5", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
-    assert done.stdout.startswith("CartPole-v1, 5 episodes, greedy actions: return ")
-    assert "±" in done.stdout and "min" in done.stdout and "max" in done.stdout
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("CartPole-v1, 5 episodes, sampled actions: return ")
+    assert lines[1].startswith("CartPole-v1, 5 episodes, greedy actions: return ")
+    assert "±" in lines[1] and "min" in lines[1] and "max" in lines[1]
+    done = script(
+        "evaluate.py", "--policy=run.keras", "--episodes=5", "--mode=greedy", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    (line,) = done.stdout.splitlines()
+    assert line.startswith("CartPole-v1, 5 episodes, greedy actions: return ")
 
 
 @pytest.fixture(scope="module")

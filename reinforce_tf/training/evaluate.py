@@ -4,15 +4,18 @@ The policy is a Keras model (a `.keras` file) or an export read by its own runti
 (`exported.ExportedPolicy`: a SavedModel folder, a `.tflite` or an `.onnx` file).
 """
 
+import glob
+import math
 import os
 import re
+import warnings
 from pathlib import Path
 
 import gymnasium as gym
 import keras
 import numpy as np
 
-from reinforce_tf.config import ACTION_SQUASHES, PRESETS
+from reinforce_tf.config import ACTION_SQUASHES, EVAL_MODES, PRESETS
 from reinforce_tf.errors import InputError
 from reinforce_tf.policy import distribution_model, make_actor
 from reinforce_tf.training.acting import greedy_actor
@@ -27,6 +30,11 @@ ENV_ID = re.compile(r"[\w.:/-]{1,200}", re.ASCII)
 
 # Envs stepped in parallel while evaluating; each takes the next episode as it frees up.
 EVAL_NUM_ENVS = 16
+# Sampled and greedy returns of one policy "differ a lot" (`preferred_mode`) when their means
+# differ by more than this fraction of the larger magnitude, and by more than this many
+# standard errors of the difference.
+MODES_DIFFER_FRACTION = 0.1
+MODES_DIFFER_ERRORS = 2.0
 
 
 def evaluate(
@@ -71,6 +79,85 @@ def evaluate(
         env.close()
 
 
+def evaluate_modes(
+    policy: keras.Model | ExportedPolicy,
+    env_id: str,
+    episodes: int,
+    modes: tuple[str, ...] = EVAL_MODES,
+    **options,
+) -> dict[str, np.ndarray]:
+    """`evaluate` once per mode: {"sampled": [episodes], "greedy": [episodes]} returns.
+
+    Both modes play the same start states (the same env seeds). `options` are `evaluate`'s
+    keyword arguments but `greedy`.
+    """
+    return {
+        mode: evaluate(policy, env_id, episodes, greedy=mode == "greedy", **options)
+        for mode in modes
+    }
+
+
+def preferred_mode(sampled: np.ndarray, greedy: np.ndarray) -> str | None:
+    """The mode to act by, when one policy's sampled and greedy returns differ a lot.
+
+    A lot: |mean_s − mean_g| exceeds both MODES_DIFFER_FRACTION of max(|mean_s|, |mean_g|)
+    and MODES_DIFFER_ERRORS standard errors of the difference, √(s_s²/n_s + s_g²/n_g)
+    (s the population std of each mode's returns, n its episodes).
+
+    Returns:
+        "sampled" or "greedy", the mode with the higher mean; None when they are close.
+    """
+    means = float(np.mean(sampled)), float(np.mean(greedy))
+    gap = abs(means[0] - means[1])
+    error = math.sqrt(np.var(sampled) / len(sampled) + np.var(greedy) / len(greedy))
+    if gap > MODES_DIFFER_FRACTION * max(map(abs, means)) and gap > MODES_DIFFER_ERRORS * error:
+        return EVAL_MODES[int(means[1] > means[0])]
+    return None
+
+
+def describe_returns(what: str, mode: str, returns: np.ndarray) -> str:
+    """One line: "<what>, 20 episodes, sampled actions: return 9.50 ± 0.50 (min 9.00, max
+    10.00)", `what` such as the env id."""
+    return (
+        f"{what}, {len(returns)} episodes, {mode} actions: return {np.mean(returns):.2f} ± "
+        f"{np.std(returns):.2f} (min {np.min(returns):.2f}, max {np.max(returns):.2f})"
+    )
+
+
+def mode_advice(returns: dict[str, np.ndarray]) -> str | None:
+    """A line telling which mode to act by when `preferred_mode` picks one; else None.
+
+    Args:
+        returns: {"sampled": [n], "greedy": [m]} returns of one policy.
+    """
+    if set(returns) != set(EVAL_MODES):
+        return None
+    better = preferred_mode(returns["sampled"], returns["greedy"])
+    if better is None:
+        return None
+    worse = EVAL_MODES[better == "sampled"]
+    how = (
+        "draw its actions from the distribution it outputs, as REINFORCE trained it"
+        if better == "sampled"
+        else "take its most probable action (the mean for a Box)"
+    )
+    return (
+        f"this policy scores {np.mean(returns[better]):.2f} with {better} actions against "
+        f"{np.mean(returns[worse]):.2f} with {worse} ones: {how}"
+    )
+
+
+def evaluation_note(returns: dict[str, np.ndarray]) -> dict:
+    """What a policy file's note records of an evaluation by mode: {"episodes": n, mode:
+    {"mean", "std"} for each mode, "preferred_mode": "sampled", "greedy" or None}."""
+    note: dict = {"episodes": len(next(iter(returns.values())))}
+    for mode, values in returns.items():
+        note[mode] = {"mean": float(np.mean(values)), "std": float(np.std(values))}
+    if set(returns) == set(EVAL_MODES):
+        note["preferred_mode"] = preferred_mode(returns["sampled"], returns["greedy"])
+    return note
+
+
 def record_video(
     policy: keras.Model | ExportedPolicy,
     env_id: str,
@@ -89,7 +176,7 @@ def record_video(
     The env is `envs.make_env`'s, wrapped as in training; frames come from its
     `render_mode="rgb_array"` (the full-size screen, not the policy's preprocessed input).
     Gymnasium's `RecordVideo` writes them with moviepy (an extra dependency, only needed
-    here). Episode i resets with seed + i.
+    here), as `<env>-<sampled or greedy>-episode-<i>.mp4`. Episode i resets with seed + i.
 
     Returns:
         [episodes] float64 undiscounted returns.
@@ -118,13 +205,19 @@ def record_video(
     env = make_env(env_id, env_kwargs, preset, render_mode="rgb_array")
     try:
         check_fits(policy, env.observation_space, env.action_space, trained_on)
-        env = gym.wrappers.RecordVideo(
-            env,
-            str(Path(video_dir)),
-            episode_trigger=lambda _: True,
-            name_prefix=re.sub(r"[^A-Za-z0-9.-]", "_", env_id),
-            disable_logger=True,
-        )
+        prefix = re.sub(r"[^A-Za-z0-9.-]", "_", env_id) + ("-greedy" if greedy else "-sampled")
+        with warnings.catch_warnings():
+            if not any(Path(video_dir).glob(f"{glob.escape(prefix)}-episode-*")):
+                # RecordVideo warns of "overwriting" whenever the folder exists, though it
+                # replaces only files of its own names: here there are none.
+                warnings.filterwarnings("ignore", message=".*Overwriting existing videos")
+            env = gym.wrappers.RecordVideo(
+                env,
+                str(Path(video_dir)),
+                episode_trigger=lambda _: True,
+                name_prefix=prefix,
+                disable_logger=True,
+            )
         act = _actor(policy, env.action_space, greedy, seed)
         squash = _env_squash(policy, action_squash)
         return np.array([_play(env, act, seed + episode, squash) for episode in range(episodes)])

@@ -115,14 +115,14 @@ class ExportedPolicy:
         generator seeded with `seed` (a stream other than `make_actor`'s).
 
         Raises:
-            InputError: a greedy export asked to sample (naming --greedy).
+            InputError: a greedy export asked to sample (naming --mode).
         """
         if self.kind == "action":
             if not greedy:
                 raise InputError(
                     f"{str(self.path)!r} is a greedy export: it outputs the action, with no "
-                    "distribution to sample from; pass --greedy",
-                    field="greedy",
+                    "distribution to sample from; pass --mode=greedy",
+                    field="mode",
                 )
             start = int(action_space.start) if isinstance(action_space, gym.spaces.Discrete) else 0
             return lambda observations: self(observations)["action"] - start

@@ -43,8 +43,8 @@ from reinforce_tf.training import progress as progress_lib
 from reinforce_tf.training.acting import training_actor
 from reinforce_tf.training.checkpoints import Counters, RunCheckpoint
 from reinforce_tf.training.envs import make_vector_env, resolved_preset
-from reinforce_tf.training.episode_log import EpisodeLog
-from reinforce_tf.training.evaluate import evaluate
+from reinforce_tf.training.episode_log import EpisodeLog, EvaluationLog
+from reinforce_tf.training.evaluate import evaluate_modes, evaluation_note
 from reinforce_tf.training.learner import (
     make_agent,
     schedule_learning_rates,
@@ -78,6 +78,9 @@ class TrainResult(NamedTuple):
         interrupted: stopped early by SIGINT or SIGTERM (policy and checkpoint saved).
         logdir: the run folder, or None.
         checkpoint: the newest checkpoint's path prefix, or None.
+        final_evaluation: {"sampled": [n], "greedy": [n]} returns of the saved policy, played
+            when the run ended (`config.final_eval_episodes`); None when it was 0 or the run
+            was interrupted.
     """
 
     steps: int
@@ -90,6 +93,7 @@ class TrainResult(NamedTuple):
     interrupted: bool = False
     logdir: Path | None = None
     checkpoint: str | None = None
+    final_evaluation: dict[str, np.ndarray] | None = None
 
 
 def train(
@@ -273,8 +277,8 @@ def _loop(config, agent, new_collector, files, metadata, progress, stop) -> Trai
             returns.extend(rollout.episode_returns)
             steps_per_second = (counters.steps - first_steps) / (time.perf_counter() - start)
             files.update(counters.steps, metrics, steps_per_second)
-            if config.eval_every and _passed(before, counters.steps, config.eval_every):
-                _evaluate(config, agent, counters, files, metadata, progress)
+            if config.eval_every:
+                _evaluate(config, agent, before, counters, files, metadata, progress)
             solved = _solved(counters.recent, target)
             if _passed(before, counters.steps, config.checkpoint_every):
                 files.save_checkpoint(counters)
@@ -287,6 +291,10 @@ def _loop(config, agent, new_collector, files, metadata, progress, stop) -> Trai
             progress.end()
     seconds = time.perf_counter() - start
     files.save_checkpoint(counters)
+    final = None
+    if config.final_eval_episodes and not stop.is_set():
+        final = _final_evaluation(config, agent, counters, files)
+        metadata = {**metadata, "final_evaluation": evaluation_note(final)}
     save_policy(agent.policy, config.save_path, metadata)
     return TrainResult(
         steps=counters.steps,
@@ -299,6 +307,7 @@ def _loop(config, agent, new_collector, files, metadata, progress, stop) -> Trai
         interrupted=stop.is_set(),
         logdir=files.folder,
         checkpoint=files.latest,
+        final_evaluation=final,
     )
 
 
@@ -377,26 +386,65 @@ def _check_finite(metrics: dict[str, float], agent, config, counters: Counters, 
         )
 
 
-def _evaluate(config, agent, counters, files, metadata, progress) -> None:
-    """Greedy evaluation on separate envs; a new best is written to `config.best_path`."""
-    returns = evaluate(
-        agent.policy,
-        config.env,
-        config.eval_episodes,
-        greedy=True,
-        seed=config.seed + EVAL_SEED_OFFSET,
-        env_kwargs=config.env_kwargs,
-        preset=config.preset,
-        action_squash=config.action_squash,
+def _eval_options(config: TrainConfig) -> dict:
+    """`evaluate`'s options for the run's evaluations: separate envs, seeded the same each
+    time (so evaluations compare policies on the same start states), made as in training."""
+    return {
+        "seed": config.seed + EVAL_SEED_OFFSET,
+        "env_kwargs": config.env_kwargs,
+        "preset": config.preset,
+        "action_squash": config.action_squash,
+    }
+
+
+def _final_evaluation(config, agent, counters, files) -> dict[str, np.ndarray]:
+    """The trained policy's sampled and greedy returns over `final_eval_episodes` each.
+
+    Raises:
+        TrainingError: the env raised while playing (the last checkpoint is kept).
+    """
+    try:
+        return evaluate_modes(
+            agent.policy, config.env, config.final_eval_episodes, **_eval_options(config)
+        )
+    except (InputError, KeyboardInterrupt):
+        raise
+    except Exception as error:  # an env may raise anything
+        raise TrainingError(
+            f"env {config.env!r} raised {type(error).__name__}: {error} while evaluating the "
+            f"trained policy after env step {counters.steps:,}; the policy file was not "
+            f"written; {files.kept()}"
+        ) from error
+
+
+def _evaluate(config, agent, before, counters, files, metadata, progress) -> None:
+    """The evaluations due after the update that took the step counter from `before`:
+    sampled every `eval_every` steps, greedy every `resolved_greedy_eval_every`. Each is
+    logged; a new best of the `best_by` mode is written to `config.best_path`."""
+    every = {"sampled": config.eval_every, "greedy": config.resolved_greedy_eval_every}
+    modes = tuple(mode for mode in every if _passed(before, counters.steps, every[mode]))
+    if not modes:
+        return
+    returns = evaluate_modes(
+        agent.policy, config.env, config.eval_episodes, modes, **_eval_options(config)
     )
-    mean = float(np.mean(returns))
-    files.evaluation(counters.steps, mean)
-    line = f"eval at step {counters.steps:,}: greedy return {mean:.2f} ± {np.std(returns):.2f}"
-    if mean > counters.best_eval:
-        counters.best_eval = mean
-        note = {**metadata, "eval_return": mean, "step": counters.steps}
+    parts = []
+    for mode, values in returns.items():
+        mean = float(np.mean(values))
+        files.evaluation(counters.steps, mode, values)
+        parts.append(f"{mode} return {mean:.2f} ± {np.std(values):.2f}")
+    line = f"eval at step {counters.steps:,}: " + ", ".join(parts)
+    best = returns.get(config.best_by)
+    if best is not None and float(np.mean(best)) > counters.best_eval:
+        counters.best_eval = float(np.mean(best))
+        note = {
+            **metadata,
+            "eval_return": counters.best_eval,
+            "eval_mode": config.best_by,
+            "step": counters.steps,
+        }
         save_policy(agent.policy, config.best_path, note)
-        line += f", best so far, saved to {config.best_path}"
+        line += f"; best {config.best_by} so far, saved to {config.best_path}"
     if progress:
         progress.note(line)
 
@@ -422,7 +470,7 @@ class _RunFiles:
         worker_rngs: tuple = (),
     ):
         self.folder = None
-        self._lock = self._checkpoint = self._log = self._summaries = None
+        self._lock = self._checkpoint = self._log = self._evaluations = self._summaries = None
         self._saved_steps = None
         self._counters = Counters()
         if config.logdir is None:
@@ -446,6 +494,8 @@ class _RunFiles:
             # counted twice.
             keep = self._counters.episodes if config.resume else None
             self._log = EpisodeLog(self.folder, keep_episodes=keep)
+            keep = self._counters.steps if config.resume else None
+            self._evaluations = EvaluationLog(self.folder, keep_steps=keep)
             self._summaries = Summaries(self.folder)
             if not config.resume:
                 self._summaries.config(config_as_json(config))
@@ -488,9 +538,17 @@ class _RunFiles:
         if self._summaries:
             self._summaries.update(steps, metrics, steps_per_second)
 
-    def evaluation(self, steps: int, mean_return: float) -> None:
+    def evaluation(self, steps: int, mode: str, returns: np.ndarray) -> None:
+        """An evaluation's [episodes] returns, in `mode`, at step counter `steps`."""
         if self._summaries:
-            self._summaries.evaluation(steps, mean_return)
+            try:
+                self._evaluations.append(steps, mode, returns)
+            except OSError as error:
+                raise TrainingError(
+                    f"could not append to {self._evaluations.path} ({error_reason(error)}); "
+                    f"{self.kept()}"
+                ) from None
+            self._summaries.evaluation(steps, mode, float(np.mean(returns)))
 
     def save_checkpoint(self, counters: Counters) -> None:
         """Rows and scalars to disk first, then the checkpoint that counts them.
@@ -502,6 +560,7 @@ class _RunFiles:
             return
         try:
             self._log.sync()
+            self._evaluations.sync()
             self._summaries.flush()
         except (OSError, tf.errors.OpError) as error:
             raise TrainingError(
@@ -514,9 +573,10 @@ class _RunFiles:
     def close(self) -> None:
         """Closes the logs (best effort: what matters was synced at the last checkpoint) and
         releases the folder's lock."""
-        log, summaries, lock = self._log, self._summaries, self._lock
-        self._log = self._summaries = self._lock = None
-        for file in (log, summaries):
+        files = (self._log, self._evaluations, self._summaries)
+        lock = self._lock
+        self._log = self._evaluations = self._summaries = self._lock = None
+        for file in files:
             if file:
                 with contextlib.suppress(OSError, tf.errors.OpError):
                     file.close()

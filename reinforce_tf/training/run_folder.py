@@ -5,6 +5,7 @@ A run folder (`TrainConfig.logdir`) holds:
     checkpoints/      `tf.train.CheckpointManager` files `ckpt-<env steps>` and their index
                       `checkpoints/checkpoint`;
     episodes.csv      one row per finished episode (`episode_log.py`);
+    evaluations.csv   one row per evaluation during training (`episode_log.py`);
     events.out.tfevents.*  TensorBoard scalars (`summaries.py`);
     lock              the pid of the trainer using the folder (`RunLock`).
 
@@ -28,7 +29,7 @@ from pathlib import Path
 from reinforce_tf.config import TrainConfig
 from reinforce_tf.errors import InputError
 from reinforce_tf.training.checkpoints import CHECKPOINT_FOLDER
-from reinforce_tf.training.episode_log import EPISODES_NAME
+from reinforce_tf.training.episode_log import EPISODES_NAME, EVALUATIONS_NAME
 from reinforce_tf.training.saving import nearest_existing, write_text_atomically, writing_in
 
 CONFIG_NAME = "config.json"
@@ -43,7 +44,9 @@ RESUMABLE_FIELDS = frozenset(
         "resume",
         "checkpoint_every",
         "eval_every",
+        "greedy_eval_every",
         "eval_episodes",
+        "final_eval_episodes",
         # Where the workers run: a restarted run may find its cluster at another address.
         "ray_address",
     }
@@ -58,6 +61,11 @@ ADDED_FIELDS = {
     "ray_address": None,
     "vectorization": "sync",
     "target_kl": None,
+    # Runs from before sampled evaluations chose best.keras by greedy ones and had no
+    # evaluation at their end.
+    "greedy_eval_every": None,
+    "best_by": "greedy",
+    "final_eval_episodes": 0,
 }
 # Files of a run that a new run would overwrite or mix with its own.
 _EVENTS_PATTERN = "events.out.tfevents.*"
@@ -206,8 +214,7 @@ def _foreign_files(folder: Path) -> list[str]:
     """What in `folder` a new run would overwrite or mix with its own (its `lock` aside)."""
     found = []
     try:
-        if (folder / EPISODES_NAME).exists():
-            found.append(EPISODES_NAME)
+        found += [name for name in (EPISODES_NAME, EVALUATIONS_NAME) if (folder / name).exists()]
         checkpoints = folder / CHECKPOINT_FOLDER
         if checkpoints.exists() and (not checkpoints.is_dir() or any(checkpoints.iterdir())):
             found.append(f"{CHECKPOINT_FOLDER}/")

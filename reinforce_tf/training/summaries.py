@@ -2,7 +2,8 @@
 
     charts/episode_return, charts/episode_length   each episode, at the step it ended
     charts/steps_per_second                         each update
-    charts/eval_return                              each evaluation (mean greedy return)
+    charts/eval_sampled_return                      each sampled evaluation (its mean return)
+    charts/eval_greedy_return                       each greedy evaluation (its mean return)
     losses/policy, losses/value, losses/entropy     each update, those the update reports
     stats/grad_norm                                 each update, when reported
     stats/kl, stats/learning_rate                   each update, with `--lr_schedule=kl`
@@ -74,9 +75,10 @@ class Summaries:
                 tf.summary.scalar(METRIC_TAGS.get(name, f"stats/{name}"), value, step=step)
             tf.summary.scalar("charts/steps_per_second", steps_per_second, step=step)
 
-    def evaluation(self, step: int, mean_return: float) -> None:
+    def evaluation(self, step: int, mode: str, mean_return: float) -> None:
+        """An evaluation's mean return; `mode` "sampled" or "greedy"."""
         with self._writer.as_default():
-            tf.summary.scalar("charts/eval_return", mean_return, step=step)
+            tf.summary.scalar(f"charts/eval_{mode}_return", mean_return, step=step)
 
     def flush(self) -> None:
         self._writer.flush()
