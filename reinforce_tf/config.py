@@ -7,8 +7,10 @@ the README's flag table, so an option is described once. Library users build a
 """
 
 import dataclasses
+import itertools
 import json
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple, NoReturn
@@ -624,27 +626,70 @@ def parse_hidden_sizes(text: str) -> tuple[int, ...]:
     return tuple(int(item) for item in items)
 
 
+# JSON given as --env_kwargs, or read back from a run folder, is bounded before it is parsed:
+# Python's parser recurses once per level (a RecursionError near 1,000 levels), and the text
+# may be quoted in messages. Gymnasium kwargs nest a few levels in a few hundred characters.
+MAX_JSON_DEPTH = 32
+MAX_ENV_KWARGS_CHARS = 65_536
+# A JSON string, escapes included: its brackets do not nest.
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+# User text quoted in a message is cut to this many characters.
+_QUOTED_CHARS = 80
+
+
+def json_depth(text: str) -> int:
+    """How deep the arrays and objects of JSON `text` nest (0 for a scalar, 1 for `{}`);
+    brackets inside strings do not count. Linear in `len(text)`, without recursion."""
+    brackets = re.sub(r"[^\[\]{}]", "", _JSON_STRING.sub("", text))
+    return max(itertools.accumulate(1 if b in "[{" else -1 for b in brackets), default=0)
+
+
+def quoted(text: str) -> str:
+    """`text` from the user as a message quotes it: repr, printable, at most 80 characters."""
+    # Imported here: this module stays free of Keras imports, and only errors quote text.
+    from reinforce_tf.training.saving import printable
+
+    return printable(repr(text[:_QUOTED_CHARS]), _QUOTED_CHARS)
+
+
 def parse_env_kwargs(text: str) -> dict | None:
     """Parses the JSON object of --env_kwargs; "" gives None (no kwargs).
 
+    The text is bounded before it is parsed: at most MAX_ENV_KWARGS_CHARS characters,
+    nested at most MAX_JSON_DEPTH levels deep.
+
     Raises:
-        InputError: text that is not JSON, or JSON that is not an object.
+        InputError: text too long or nested too deep, not JSON (NaN and Infinity are not),
+            or JSON that is not an object; the message quotes the text's start, printable.
     """
     if not text.strip():
         return None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise InputError(
-            f"must be a JSON object such as '{{\"continuous\": true}}'; got {text!r} ({error})",
-            field="env_kwargs",
-        ) from None
-    if not isinstance(value, dict):
-        raise InputError(
-            f"must be a JSON object such as '{{\"continuous\": true}}'; got {text!r}, a JSON "
-            f"{type(value).__name__}",
-            field="env_kwargs",
+
+    def refuse(allowed: str, got: str) -> NoReturn:
+        raise InputError(f"must be {allowed}; got {got}", field="env_kwargs")
+
+    example = "a JSON object such as '{\"continuous\": true}'"
+    if len(text) > MAX_ENV_KWARGS_CHARS:
+        refuse(
+            f"a JSON object of at most {MAX_ENV_KWARGS_CHARS:,} characters",
+            f"{len(text):,}, starting {quoted(text)}",
         )
+    depth = json_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        refuse(
+            f"a JSON object nested at most {MAX_JSON_DEPTH} levels deep",
+            f"{depth:,} levels, starting {quoted(text)}",
+        )
+
+    def not_json(constant: str) -> NoReturn:
+        refuse("a JSON object of JSON values", f"{constant}, which is not JSON")
+
+    try:
+        value = json.loads(text, parse_constant=not_json)
+    except json.JSONDecodeError as error:
+        refuse(example, f"{quoted(text)} ({error})")
+    if not isinstance(value, dict):
+        refuse(example, f"{quoted(text)}, a JSON {type(value).__name__}")
     return value
 
 

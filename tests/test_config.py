@@ -4,7 +4,13 @@ import re
 
 import pytest
 
-from reinforce_tf.config import TrainConfig, flag_help, options_table, parse_hidden_sizes
+from reinforce_tf.config import (
+    TrainConfig,
+    flag_help,
+    options_table,
+    parse_env_kwargs,
+    parse_hidden_sizes,
+)
 from reinforce_tf.errors import InputError
 
 
@@ -177,3 +183,75 @@ def test_options_table_has_a_row_per_field_then_flagfile():
     # A pipe inside a cell is escaped, or Markdown would split the cell: π(·|S_t).
     assert r"H(π(·\|S_t))" in options_table()
     assert all(len(re.findall(r"(?<!\\)\|", row)) == 4 for row in rows)  # 3 cells
+
+
+def nested(depth: int) -> str:
+    """A JSON object `depth` levels deep: {"a": {"a": ... 1 ...}}."""
+    return '{"a": ' * depth + "1" + "}" * depth
+
+
+# Quoted text is its repr cut to 80 characters, the last "…": the quote and 78 more.
+LIKE = "a JSON object such as '{\"continuous\": true}'"
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        # Python's parser recurses: about 1,000 levels raised RecursionError (a traceback).
+        (
+            "[" * 10_000 + "]" * 10_000,
+            (
+                "must be a JSON object nested at most 32 levels deep; got 10,000 levels, "
+                f"starting '{'[' * 78}…"
+            ),
+        ),
+        (
+            nested(33),
+            (
+                "must be a JSON object nested at most 32 levels deep; got 33 levels, starting "
+                f"'{('{' + chr(34) + 'a' + chr(34) + ': ') * 13}…"
+            ),
+        ),
+        # A 22 MB string was echoed whole.
+        (
+            '{"a": "' + "x" * 22_000_000 + '"}',
+            (
+                "must be a JSON object of at most 65,536 characters; got 22,000,009, starting "
+                f'\'{{"a": "{"x" * 71}…'
+            ),
+        ),
+        # A terminal escape is shown, not sent.
+        (
+            "\x1b[2J" + "z" * 200,
+            f"must be {LIKE}; got '\\x1b[2J{'z' * 71}… (Expecting value: line 1 column 1 (char 0))",
+        ),
+        ("[" + "1," * 1_000 + "1]", f"must be {LIKE}; got '[{'1,' * 38}1…, a JSON list"),
+        # Python's parser takes NaN, which no JSON holds (and the config would refuse).
+        ('{"a": NaN}', "must be a JSON object of JSON values; got NaN, which is not JSON"),
+    ],
+)
+def test_env_kwargs_are_bounded_and_echoed_short(text, reason):
+    with pytest.raises(InputError) as error:
+        parse_env_kwargs(text)
+    assert error.value.field == "env_kwargs"
+    assert error.value.reason == reason
+
+
+def test_env_kwargs_within_the_bounds_are_parsed():
+    kwargs = parse_env_kwargs(nested(32))
+    assert TrainConfig(env_kwargs=kwargs).env_kwargs == kwargs
+    # Brackets inside strings do not nest.
+    assert parse_env_kwargs('{"map": "' + "[" * 100 + '"}') == {"map": "[" * 100}
+    assert parse_env_kwargs(" ") is None
+
+
+def test_deeply_nested_env_kwargs_in_a_flagfile_is_one_line(tmp_path, script):
+    # Before: a RecursionError traceback, exit 1.
+    (tmp_path / "flags.txt").write_text("--env_kwargs=" + "[" * 10_000 + "]" * 10_000 + "\n")
+    done = script("train.py", "--flagfile=flags.txt", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.startswith(
+        "error: --env_kwargs: must be a JSON object nested at most 32 levels deep; got 10,000 "
+    )
+    assert len(done.stderr.splitlines()) == 1 and len(done.stderr) < 300
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["flags.txt"]
