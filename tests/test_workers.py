@@ -6,6 +6,8 @@ import logging
 import os
 import re
 import signal
+import socket
+import subprocess
 import time
 
 import numpy as np
@@ -302,3 +304,49 @@ def test_a_local_ray_instance_reports_no_usage_stats_unless_the_user_asks(monkey
     ray = _UnstartedRay()
     workers._connect(ray, TrainConfig(workers=2))
     assert ray.usage_stats == "1"
+
+
+def test_an_address_where_a_service_other_than_ray_listens_is_refused_in_one_line(script, tmp_path):
+    # A listening TCP socket that never answers (as the dashboard's port 8265, or any other
+    # service, typed for the head's 6379): the kernel accepts the connection, nothing speaks
+    # Ray's protocol. Refused within the probe's deadline (CONNECT_TIMEOUT), not after Ray's
+    # minutes of retries (the script's timeout fails the test then).
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        address = f"127.0.0.1:{server.getsockname()[1]}"
+        try:
+            done = script(
+                "train.py", "--workers=2", f"--ray_address={address}", cwd=tmp_path, timeout=60
+            )
+        except subprocess.TimeoutExpired:
+            pytest.fail("train.py still waiting for Ray after 60 s")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == (
+        f"error: --ray_address: {address} accepts connections but does not answer as a Ray "
+        "cluster (a Ray head's GCS port, 6379 by default; 8265 is its dashboard); start one "
+        "with `ray start --head`, or leave --ray_address unset for a local one"
+    )
+    assert [path.name for path in tmp_path.iterdir()] == []  # nothing written
+
+
+def test_ray_is_silenced_while_it_starts_for_a_bounded_time_only(tmp_path):
+    # Ray's C++ core writes to file descriptor 2 while `ray.init` connects: hidden for
+    # `at_most` seconds, then shown after a line of ours, as a wait Ray does not bound must
+    # not be a silent one.
+    log = tmp_path / "stderr"
+    saved = os.dup(2)
+    with open(log, "wb") as file:
+        os.dup2(file.fileno(), 2)
+    try:
+        with workers._stderr_to_devnull(at_most=0.2):
+            os.write(2, b"hidden\n")
+            deadline = time.monotonic() + 30
+            while not log.read_bytes() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            os.write(2, b"shown\n")
+        os.write(2, b"after\n")
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    assert log.read_text() == (
+        "still starting or joining Ray after 0.2 s; its own messages follow\nshown\nafter\n"
+    )

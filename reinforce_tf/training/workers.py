@@ -66,8 +66,13 @@ _SHARE, _PROBE = "share", "probe"
 # Seconds the workers may take to start (a new process imports TensorFlow, builds the env and
 # the policy) before the run is refused: a busy cluster may not place them.
 START_TIMEOUT = 600.0
-# Seconds to wait for a host:port to accept a connection before calling it unreachable.
+# Seconds to wait for a host:port to accept a connection, and then for it to answer as a Ray
+# cluster, before calling it unreachable or not Ray.
 CONNECT_TIMEOUT = 5.0
+# The GCS method that `_check_answers` calls: the cluster's id, an empty request.
+_GCS_PROBE = "/ray.rpc.NodeInfoGcsService/GetClusterId"
+# Seconds `ray.init` may take with Ray's messages hidden; a longer wait shows them.
+QUIET_START = 30.0
 # The TensorFlow settings of the learner's process that workers take too (scripts/_cli.py):
 # the same threading gives the same numbers, and a worker's start-up lines stay quiet.
 _WORKER_ENV_VARS = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "TF_CPP_MIN_LOG_LEVEL")
@@ -525,20 +530,39 @@ def _connect(ray, config: TrainConfig) -> bool:
 
 
 @contextlib.contextmanager
-def _stderr_to_devnull():
-    """Sends file descriptor 2 to /dev/null for the duration: Ray's C++ core logs to it
-    while connecting (e.g. a rejected token), which would break the one-line errors; every
-    failure still surfaces as a Python exception, reported by the caller."""
+def _stderr_to_devnull(at_most: float = QUIET_START):
+    """Sends file descriptor 2 to /dev/null for the duration, or for its first `at_most`
+    seconds: Ray's C++ core logs to it while connecting (e.g. a rejected token), which would
+    break the one-line errors, and every failure still surfaces as a Python exception,
+    reported by the caller. A longer wait is one Ray does not bound: its own messages then
+    say why, after a line of ours."""
     sys.stderr.flush()
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
     os.close(devnull)
+    lock, restored = threading.Lock(), []
+
+    def restore(note: bytes = b"") -> None:
+        with lock:
+            if not restored:
+                restored.append(True)
+                os.dup2(saved, 2)
+                os.write(2, note)
+
+    timer = threading.Timer(
+        at_most,
+        restore,
+        [f"still starting or joining Ray after {at_most:g} s; its own messages follow\n".encode()],
+    )
+    timer.daemon = True
+    timer.start()
     try:
         yield
     finally:
+        timer.cancel()
         sys.stderr.flush()
-        os.dup2(saved, 2)
+        restore()
         os.close(saved)
 
 
@@ -564,8 +588,13 @@ def _quiet_driver_messages(ray) -> None:
 
 
 def _check_answers(address: str) -> None:
-    """Raises InputError (field ray_address) unless host:port accepts a TCP connection
-    within CONNECT_TIMEOUT seconds."""
+    """Raises InputError (field ray_address) unless a Ray cluster's GCS answers at host:port
+    within CONNECT_TIMEOUT seconds for each of two steps: a TCP connection, then one gRPC call
+    (the cluster's id), whose reply or refusal for want of a token (Ray's token
+    authentication) both come from a GCS. At a port where another service listens (the
+    dashboard's 8265 typed for 6379), `ray.init` would retry for minutes, saying nothing."""
+    import grpc  # a dependency of Ray's
+
     host, _, port = address.rpartition(":")
     try:
         with socket.create_connection((host.strip("[]"), int(port)), CONNECT_TIMEOUT):
@@ -577,3 +606,15 @@ def _check_answers(address: str) -> None:
             "`ray start --head`, or leave --ray_address unset for a local one",
             field="ray_address",
         ) from None
+    # Directly, not through an HTTP proxy of the environment, as Ray's own clients connect.
+    with grpc.insecure_channel(address, options=[("grpc.enable_http_proxy", 0)]) as channel:
+        try:
+            channel.unary_unary(_GCS_PROBE)(b"", timeout=CONNECT_TIMEOUT)
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.UNAUTHENTICATED:
+                raise InputError(
+                    f"{address} accepts connections but does not answer as a Ray cluster (a "
+                    "Ray head's GCS port, 6379 by default; 8265 is its dashboard); start one "
+                    "with `ray start --head`, or leave --ray_address unset for a local one",
+                    field="ray_address",
+                ) from None
