@@ -11,6 +11,7 @@ import numpy as np
 from absl import app, flags
 
 from reinforce_tf.config import EVAL_MODES
+from reinforce_tf.training.envs import refuse_file_import
 from reinforce_tf.training.evaluate import (
     check_video_dir,
     describe_returns,
@@ -33,7 +34,8 @@ _ENV = flags.DEFINE_string(
     "env",
     None,
     "Gymnasium environment id (or module:EnvId). Default: the env the policy was trained on, "
-    "made with the env_kwargs and wrapper preset it was trained with.",
+    "made with the env_kwargs and wrapper preset it was trained with; when that id is "
+    "module:EnvId, give it here to import the module (a file never chooses code to import).",
 )
 _EPISODES = flags.DEFINE_integer("episodes", 20, "Episodes to run (> 0).")
 _MODE = flags.DEFINE_enum(
@@ -74,6 +76,8 @@ def _evaluate() -> tuple[str, dict[str, np.ndarray]]:
     env_id = _ENV.value or recorded_env(note)
     if not env_id:
         raise _cli.InputError("the policy file does not record its env; pass --env", "env")
+    if not _ENV.value:
+        refuse_file_import(env_id, "the policy file")
     modes = EVAL_MODES if _MODE.value == "both" else (_MODE.value,)
     if _MODE.value == "both" and getattr(policy, "kind", None) == "action":
         print(f"{_POLICY.value} is a greedy export (it outputs the action): greedy only")

@@ -11,8 +11,11 @@ README's "Serving formats" for the signatures and how to load each one.
 import _cli  # first: it imports TensorFlow quietly
 from absl import app, flags
 
+from reinforce_tf.training.envs import refuse_file_import
+from reinforce_tf.training.evaluate import recorded_env
 from reinforce_tf.training.export import Export, export_file
 from reinforce_tf.training.exported import FORMAT_NAMES, FORMATS
+from reinforce_tf.training.saving import load_metadata
 
 _POLICY = flags.DEFINE_string("policy", "policy.keras", "The .keras policy file to export.")
 _FORMAT = flags.DEFINE_enum(
@@ -39,7 +42,9 @@ _ENV = flags.DEFINE_string(
     "env",
     None,
     "Gymnasium environment id, checked against the policy and recorded in the export; its "
-    "action space gives --greedy its bounds. Default: the env the policy was trained on.",
+    "action space gives --greedy its bounds. Default: the env the policy was trained on; when "
+    "that id is module:EnvId, give it here to import the module (a file never chooses code to "
+    "import).",
 )
 
 
@@ -61,6 +66,10 @@ def _export() -> Export:
         raise _cli.InputError(f"is required: one of {', '.join(FORMATS)}", field="format")
     if not _OUTPUT.value:
         raise _cli.InputError("is required: where to write the export", field="output")
+    if not _ENV.value:
+        recorded = recorded_env(load_metadata(_POLICY.value))
+        if recorded:
+            refuse_file_import(recorded, "the policy file")
     # Converters (TFLite's MLIR passes, tf2onnx) print to stderr; errors come after, as one line.
     with _cli.stderr_silenced():
         return export_file(

@@ -11,18 +11,21 @@ SIGTERM after saving a checkpoint and the policy.
 """
 
 import dataclasses
+import shlex
 import sys
 import time
 import types
 import typing
+from pathlib import Path
 
 import _cli  # first: it imports TensorFlow quietly
 from absl import app, flags, logging
 
 from reinforce_tf import config as config_lib
 from reinforce_tf import train
+from reinforce_tf.training.envs import refuse_file_import, split_env_id
 from reinforce_tf.training.evaluate import describe_returns, mode_advice
-from reinforce_tf.training.run_folder import default_run_folder, load_run_config
+from reinforce_tf.training.run_folder import CONFIG_NAME, default_run_folder, load_run_config
 
 # The flag of each field type; a tuple of ints is a comma string such as "64,64".
 _DEFINE_BY_TYPE = {
@@ -70,7 +73,7 @@ def main(argv: list[str]) -> None:
         if result.logdir is not None:
             print(
                 f"checkpoint {result.checkpoint}; continue with: python scripts/train.py "
-                f"--resume --logdir={result.logdir}"
+                f"--resume --logdir={result.logdir}{_module_env()}"
             )
         sys.exit(_cli.INTERRUPTED)
     state = "reached" if result.solved else "did not reach"
@@ -90,6 +93,13 @@ def main(argv: list[str]) -> None:
             print(advice)
 
 
+def _module_env() -> str:
+    """What a resume command must add for a run that imports a module: its --env, since
+    the run's config.json alone never imports one (`refuse_file_import`); else ""."""
+    module, _ = split_env_id(_ENV.value)
+    return f" --env={shlex.quote(_ENV.value)}" if module is not None else ""
+
+
 def _train():
     # Flags given on the command line override the env's defaults (config.ENV_DEFAULTS).
     given = {
@@ -107,6 +117,8 @@ def _train():
         saved = load_run_config(_LOGDIR.value)
         if flags.FLAGS["env"].present:
             given["env"] = _ENV.value
+        else:
+            refuse_file_import(saved["env"], repr(str(Path(_LOGDIR.value) / CONFIG_NAME)))
         config = config_lib.TrainConfig(**{**saved, **given})
     else:
         config = config_lib.TrainConfig.for_env(_ENV.value, **given)

@@ -37,7 +37,7 @@ BAD_TRAIN_FLAGS = [
     (["--workers=2", "--vectorization=async"], "--vectorization: must be sync with --workers"),
     (["--flagfile=missing.flags"], "--flagfile: cannot open it: [Errno 2]"),
     (["--flagfile=binary.flags"], "--flagfile: must be a text file of --flag=value lines"),
-    # Issue 13: any env, and the ways its id, module, kwargs or images can be wrong.
+    # Any env, and the ways its id, module, kwargs or images can be wrong.
     (["--env=no_such_module:Toy-v0"], "--env: cannot import module 'no_such_module'"),
     (["--env=json:Toy-v0"], "--env: importing 'json' registered no environment 'Toy-v0'"),
     (['--env_kwargs={"length": 5'], "--env_kwargs: must be a JSON object such as"),

@@ -179,3 +179,24 @@ def test_atari_and_minatar_train_and_save(tmp_path):
         policy.get_weights(), load_policy(tmp_path / "again.keras").get_weights(), strict=True
     ):
         np.testing.assert_array_equal(first, second)
+
+
+@pytest.mark.parametrize(
+    "code, shown", [("0", "0"), ("'gone'", "'gone'"), ("'\\x1b[31mred'", "'\\x1b[31mred'")]
+)
+def test_sys_exit_while_importing_is_one_line_quoted(module, code, shown):
+    name = module(f"exit_env_{len(code)}", f"import sys\n\nsys.exit({code})\n")
+    with pytest.raises(InputError) as error:
+        env_spec(f"{name}:Toy-v0")
+    assert error.value.field == "env"
+    assert f"importing module {name!r} of '{name}:Toy-v0' called sys.exit({shown})" in (
+        error.value.reason
+    )
+    assert "\x1b" not in error.value.reason
+
+
+def test_ctrl_c_while_importing_stays_an_interruption(module):
+    # Not an InputError: the scripts print their one "interrupted" line and exit 130.
+    name = module("interrupted_env", "raise KeyboardInterrupt\n")
+    with pytest.raises(KeyboardInterrupt):
+        env_spec(f"{name}:Toy-v0")

@@ -5,7 +5,9 @@ An id is a registered Gymnasium id ("CartPole-v1", "ALE/Pong-v5") or Gymnasium's
 "module:EnvId" form, which imports `module` (whose import registers EnvId) first. Ids of two
 namespaces register only when their package is imported, so they work without the module
 part: "ALE/..." (ale-py) and "MinAtar/..." (minatar, whose `minatar.gym.register_envs`
-registers them).
+registers them). A file never chooses code to import: the scripts pass a "module:EnvId"
+that a policy's note or a run's config.json records through `refuse_file_import` unless the
+user named it with --env.
 
 Presets are lists of Gymnasium's own wrappers, applied to each single env:
 - "none": the env as registered;
@@ -28,6 +30,7 @@ every other MuJoCo warning still goes to stderr.
 
 import importlib
 import math
+import shlex
 import sys
 from collections.abc import Callable
 
@@ -37,6 +40,7 @@ import numpy as np
 from reinforce_tf.config import PRESETS
 from reinforce_tf.errors import InputError, error_reason
 from reinforce_tf.policy import check_spaces
+from reinforce_tf.training.saving import printable
 
 # Frames the atari preset skips per step and stacks per observation (Machado et al. 2018).
 ATARI_FRAME_SKIP = 4
@@ -97,11 +101,37 @@ def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
         ) from None
 
 
+def refuse_file_import(env_id: str, source: str) -> None:
+    """Refuses an env id read from a file (`source`, such as "the policy file") that has a
+    module part: importing it would run code the file chose. The user allows it by naming
+    the same id on their own command line (--env), which the message spells out.
+
+    Raises:
+        InputError: (field env) `env_id` is "module:EnvId"; both are quoted printable.
+    """
+    module, _ = split_env_id(env_id)
+    if module is not None:
+        raise InputError(
+            f"{source} records the env {printable(repr(env_id))}, which would import the "
+            f"module {printable(repr(module))}; a file never chooses code to import: if you "
+            f"trust that module, add --env={printable(shlex.quote(env_id))}",
+            field="env",
+        )
+
+
 def _import(module: str, env_id: str) -> None:
-    """Imports `module`; any failure (missing, a syntax error, an exception it raises) is
-    a one-line `InputError`."""
+    """Imports `module`; any failure (missing, a syntax error, an exception it raises, a
+    `sys.exit`) is a one-line `InputError`. A KeyboardInterrupt (Ctrl-C) goes on as the
+    interruption it is."""
     try:
         importlib.import_module(module)
+    except SystemExit as error:  # not an Exception: it would end the script, status and all
+        raise InputError(
+            f"importing module {module!r} of {env_id!r} called sys.exit"
+            f"({printable(repr(error.code), 80)}); an env module must only define and "
+            "register its envs",
+            field="env",
+        ) from None
     except Exception as error:  # noqa: BLE001 (a user's module may raise anything)
         raise InputError(
             f"cannot import module {module!r} of {env_id!r} ({type(error).__name__}: "
