@@ -200,3 +200,16 @@ def test_ctrl_c_while_importing_stays_an_interruption(module):
     name = module("interrupted_env", "raise KeyboardInterrupt\n")
     with pytest.raises(KeyboardInterrupt):
         env_spec(f"{name}:Toy-v0")
+
+
+def _exits_when_made(**kwargs):
+    raise SystemExit(0)
+
+
+def test_an_env_whose_constructor_exits_is_one_line():
+    # Before: SystemExit passed through making the env, and the trainer exited 0.
+    gym.register("ExitsWhenMade-v0", entry_point=_exits_when_made)
+    with pytest.raises(InputError) as error:
+        make_env("ExitsWhenMade-v0")
+    assert error.value.field == "env"
+    assert error.value.reason == "making 'ExitsWhenMade-v0' (preset none) failed: SystemExit: 0"
