@@ -4,6 +4,7 @@ imports reinforce_tf, gives the .keras policy's outputs; the scripts; nothing ha
 import errno
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -443,6 +444,72 @@ def test_failed_exports_leave_the_old_export_whole(policies, format, tmp_path, m
     export_file(path, format, output)
     assert load_exported(output).kind == "gaussian"
     assert [p.name for p in tmp_path.iterdir()] == [output.name]  # nothing aside, no temporary
+
+
+def test_only_an_earlier_export_of_ours_is_replaced(policies, tmp_path):
+    path = policies["discrete"][0]
+    deploy = tmp_path / "deploy"
+    export_file(path, "saved_model", deploy)
+    ours = listing(deploy)
+    # Every file our export writes, and only those: Keras's, and the note.
+    assert sorted(ours) == [
+        "assets.extra/reinforce_tf.json",
+        "fingerprint.pb",
+        "saved_model.pb",
+        "variables/variables.data-00000-of-00001",
+        "variables/variables.index",
+    ]
+    export_module.check_export_output(deploy, "saved_model")  # replaceable
+    # The policy and a note of the user's copied in: the folder is theirs now, and exporting
+    # the policy inside it to it is refused before any work, everything kept.
+    shutil.copy(path, deploy / "policy.keras")
+    (deploy / "NOTES.txt").write_text("mine")
+    before = listing(tmp_path)
+    with pytest.raises(InputError) as error:
+        export_file(deploy / "policy.keras", "saved_model", deploy)
+    assert str(error.value) == (
+        f"output: {str(deploy)!r} is a folder of other files, which is not replaced; give a "
+        "new folder name"
+    )
+    assert listing(tmp_path) == before
+    # One thing not ours is enough: a file anywhere, a link, or a SavedModel without our note.
+    changes = {
+        "a file in assets": lambda folder: (folder / "assets" / "vocab.txt").write_text("a"),
+        "a link": lambda folder: (folder / "variables" / "link").symlink_to(tmp_path / "x"),
+        "no note": lambda folder: (folder / "assets.extra" / "reinforce_tf.json").unlink(),
+        "an extra folder": lambda folder: (folder / "logs").mkdir(),
+    }
+    for what, change in changes.items():
+        folder = tmp_path / what.replace(" ", "_")
+        shutil.copytree(
+            tmp_path / "deploy", folder, ignore=shutil.ignore_patterns("*.txt", "*.keras")
+        )
+        export_module.check_export_output(folder, "saved_model")
+        change(folder)
+        with pytest.raises(InputError, match="is a folder of other files"):
+            export_module.check_export_output(folder, "saved_model")
+
+
+def test_a_file_added_to_the_old_export_while_exporting_keeps_it(policies, tmp_path, monkeypatch):
+    path = policies["discrete"][0]
+    deploy = tmp_path / "deploy"
+    export_file(path, "saved_model", deploy)
+    real_export = keras.Model.export
+
+    def user_adds_a_file(self, filepath, **kwargs):  # after the output was checked
+        (deploy / "NOTES.txt").write_text("mine")
+        real_export(self, filepath, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "export", user_adds_a_file)
+    with pytest.raises(ExportError) as error:
+        export_file(path, "saved_model", deploy, greedy=True, env_id="CartPole-v1")
+    assert str(error.value) == (
+        f"could not write the export to {str(deploy)!r}: it became a folder of other files "
+        "while the new one was written, which is not replaced; the existing export is unchanged"
+    )
+    assert (deploy / "NOTES.txt").read_text() == "mine"
+    assert load_exported(deploy).kind == "probabilities"  # the old export
+    assert [p.name for p in tmp_path.iterdir()] == ["deploy"]
 
 
 def test_output_paths_are_checked_before_any_work(tmp_path, monkeypatch):

@@ -23,6 +23,7 @@ from reinforce_tf.training.saving import (
     printable,
     save_policy,
     write_text_atomically,
+    written_atomically,
 )
 
 BOX4 = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
@@ -250,16 +251,19 @@ def test_output_file_checks_name_the_flag(tmp_path):
 def test_a_folder_is_replaced_whole_keeping_its_mode_and_links(tmp_path):
     (tmp_path / "store").mkdir()
     real = tmp_path / "store" / "model"
-    with folder_written_atomically(real) as temporary:
+    with folder_written_atomically(real, replaceable=always) as temporary:
         (Path(temporary) / "a.txt").write_text("old")
     real.chmod(0o750)
     link = tmp_path / "model"
     link.symlink_to(real)
-    with pytest.raises(RuntimeError), folder_written_atomically(link) as temporary:
+    with (
+        pytest.raises(RuntimeError),
+        folder_written_atomically(link, replaceable=always) as temporary,
+    ):
         (Path(temporary) / "b.txt").write_text("half")
         raise RuntimeError("the writer failed")
     assert sorted(p.name for p in real.iterdir()) == ["a.txt"]  # the old folder, whole
-    with folder_written_atomically(link) as temporary:
+    with folder_written_atomically(link, replaceable=always) as temporary:
         (Path(temporary) / "b.txt").write_text("new")
     assert link.is_symlink() and sorted(p.name for p in real.iterdir()) == ["b.txt"]
     assert stat.S_IMODE(real.stat().st_mode) == 0o750
@@ -280,3 +284,164 @@ def test_output_folder_checks_name_the_flag(tmp_path):
     check_output_folder(tmp_path / "empty", "out", never)
     with pytest.raises(InputError, match=r"^out: folder '.*missing' does not exist$"):
         check_output_folder(tmp_path / "missing" / "model", "out", never)
+
+
+# A folder is replaced only when `replaceable` allows; these tests allow any.
+def always(folder) -> bool:
+    return True
+
+
+def listing(folder) -> dict:
+    """Every file under `folder` and its bytes."""
+    return {
+        os.path.relpath(os.path.join(parent, name), folder): Path(parent, name).read_bytes()
+        for parent, _, names in os.walk(folder)
+        for name in names
+    }
+
+
+def test_an_interrupt_between_the_two_renames_puts_the_old_folder_back(tmp_path, monkeypatch):
+    folder = tmp_path / "model"
+    with folder_written_atomically(folder, replaceable=always) as temporary:
+        (Path(temporary) / "a.txt").write_text("old")
+    real_replace, renames = os.replace, []
+
+    def interrupted_at_the_second(source, destination):
+        renames.append(source)
+        if len(renames) == 2:  # the old folder is aside; the new one not yet in place
+            raise KeyboardInterrupt
+        real_replace(source, destination)
+
+    monkeypatch.setattr(os, "replace", interrupted_at_the_second)
+    with (
+        pytest.raises(KeyboardInterrupt),
+        folder_written_atomically(folder, replaceable=always) as temporary,
+    ):
+        (Path(temporary) / "b.txt").write_text("new")
+    monkeypatch.undo()
+    assert os.fspath(renames[0]) == str(folder)  # the old folder was set aside first
+    assert listing(folder) == {"a.txt": b"old"}
+    assert leftovers(tmp_path) == []
+
+
+def killed_writes(folder: Path) -> None:
+    """Writes that a process killed (as by kill -9: no cleanup runs) left, each after making
+    its temporary: a file, a folder, and a folder killed between its two renames (the old
+    folder at deploy set aside, the new one not yet in place), where it exits with 9."""
+    entered = [
+        written_atomically(folder / "p.onnx"),
+        folder_written_atomically(folder / "new", replaceable=always),
+    ]
+    for writing in entered:
+        writing.__enter__()
+    real_replace = os.replace
+
+    def killed_at_the_second(source, destination):
+        if not Path(destination).name.startswith("."):  # the new folder's rename into place
+            os._exit(9)
+        real_replace(source, destination)
+
+    os.replace = killed_at_the_second
+    with folder_written_atomically(folder / "deploy", replaceable=always) as temporary:
+        (Path(temporary) / "b.txt").write_text("new")
+
+
+def test_temporaries_of_a_killed_write_are_cleaned_by_the_next_to_that_path(tmp_path):
+    with folder_written_atomically(tmp_path / "deploy", replaceable=always) as temporary:
+        (Path(temporary) / "a.txt").write_text("old")
+    child = os.fork()  # a process of its own, which dies as a killed one would
+    if child == 0:
+        try:
+            killed_writes(tmp_path)
+        finally:
+            os._exit(1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 9
+    assert not (tmp_path / "deploy").exists()
+    assert len(leftovers(tmp_path)) == 4  # three temporaries, and deploy's old folder aside
+    (tmp_path / ".p.onnx.notes").write_text("mine")  # a user's file, named alike
+    alive = written_atomically(tmp_path / "p.onnx")  # this process's, maybe still writing
+    kept = Path(alive.__enter__())
+    # The next write to deploy first puts the old folder back: a failed write keeps it.
+    with (
+        pytest.raises(RuntimeError),
+        folder_written_atomically(tmp_path / "deploy", replaceable=always),
+    ):
+        raise RuntimeError("the writer failed")
+    assert listing(tmp_path / "deploy") == {"a.txt": b"old"}
+    write_text_atomically(tmp_path / "p.onnx", "export")
+    new = [name for name in leftovers(tmp_path) if name.startswith(".new.")]
+    assert len(new) == 1  # another path's: cleaned by the next write to "new"
+    assert leftovers(tmp_path) == sorted([".p.onnx.notes", kept.name, *new])
+    with folder_written_atomically(tmp_path / "new", replaceable=always):
+        pass
+    assert leftovers(tmp_path) == sorted([".p.onnx.notes", kept.name])
+    alive.__exit__(None, None, None)
+    assert leftovers(tmp_path) == [".p.onnx.notes"]
+
+
+def keras_zip(path, members: dict[str, bytes]) -> None:
+    """A zip at `path` holding `members`, deflated (Keras stores its members uncompressed)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+
+def test_a_keras_zip_bomb_is_refused_before_anything_is_decompressed(tmp_path, monkeypatch):
+    good = save_policy(small_policy(), tmp_path / "good.keras", {})
+    with zipfile.ZipFile(good) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    # config.json of 64 MiB of spaces (64 KiB on disk); weights of 40 MiB of zeros (40 KiB
+    # on disk: at most 100 × 40 KiB + 1 MiB ≈ 5 MiB is believed); 65 members.
+    bombs = {
+        "config.keras": (
+            {**members, "config.json": b" " * 2**26},
+            (
+                "its member 'config.json' declares 67,108,864 bytes (at most 16,777,216 for "
+                "a JSON member)"
+            ),
+        ),
+        "weights.keras": (
+            {**members, "model.weights.h5": bytes(40 * 2**20)},
+            (
+                "its member 'model.weights.h5' declares 41,943,040 bytes from {} stored (at "
+                "most 100 times as many, plus 1 MiB)"
+            ),
+        ),
+        "members.keras": (
+            {**members, **{f"assets/{i}": b"" for i in range(61)}},
+            "it has 65 members (a policy file has 4; at most 64 are read)",
+        ),
+    }
+    for name, (content, _) in bombs.items():
+        keras_zip(tmp_path / name, content)
+    with zipfile.ZipFile(tmp_path / "weights.keras") as archive:
+        stored = archive.getinfo("model.weights.h5").compress_size
+
+    def decompressing(*args, **kwargs):
+        raise AssertionError("a member was decompressed")
+
+    monkeypatch.setattr(zipfile.ZipExtFile, "read", decompressing)
+    for name, (_, reason) in bombs.items():
+        with pytest.raises(InputError) as error:
+            load_policy(tmp_path / name)
+        assert str(error.value) == (
+            f"policy: {str(tmp_path / name)!r} is not a readable .keras model file: "
+            + reason.format(f"{stored:,}")
+        )
+    monkeypatch.undo()
+    assert load_policy(good).count_params() == small_policy().count_params()
+
+
+def test_a_policy_with_non_finite_weights_is_refused(tmp_path):
+    policy = small_policy()
+    kernel, bias = policy.get_layer("logits").get_weights()
+    kernel[1, 0] = np.nan
+    policy.get_layer("logits").set_weights([kernel, bias])
+    path = save_policy(policy, tmp_path / "nan.keras", {"env": "CartPole-v1"})
+    with pytest.raises(InputError) as error:
+        load_policy(path)
+    assert str(error.value) == (
+        f"policy: {str(path)!r} has non-finite weights (NaN or infinite) in "
+        "'logits/kernel': its actions would be undefined"
+    )

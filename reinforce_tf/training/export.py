@@ -20,12 +20,17 @@ Before an export is renamed into place it is loaded by its own runtime
 (`exported.load_exported`) and run on `CHECK_OBSERVATIONS` random observations against the
 `.keras` policy: probabilities, mean, std and Box actions within `TOLERANCE`, discrete
 actions equal. An export that fails the check is not written, and neither is anything when
-the converter fails or the disk fills: the old export, if any, stays whole.
+the converter fails or the disk fills: the old export, if any, stays whole. A folder is
+replaced only if it holds a SavedModel export of ours and nothing else (`is_earlier_export`,
+asked before any work and again just before the rename), so an export deletes nothing else.
 """
 
+import functools
 import importlib.util
 import json
 import os
+import re
+import stat
 import warnings
 from pathlib import Path
 from typing import NamedTuple
@@ -51,7 +56,6 @@ from reinforce_tf.training.exported import (
     NOTE_NAME,
     SAVED_MODEL_NOTE,
     SUFFIXES,
-    export_format,
     load_exported,
 )
 from reinforce_tf.training.saving import (
@@ -78,6 +82,13 @@ NEEDS = {
     "onnx": ("tf2onnx", "onnx", "onnxruntime"),
 }
 PIP_NAMES = {"ai_edge_litert": "ai-edge-litert"}
+# What a SavedModel export holds: Keras's files (the variables in one or more shards) in its
+# folders, and the note `_add_note` adds. A folder holding anything else is not replaced.
+SAVED_MODEL_FILES = re.compile(
+    r"saved_model\.pb|fingerprint\.pb|variables/variables\.(index|data-\d{5}-of-\d{5})|"
+    + re.escape(SAVED_MODEL_NOTE.as_posix())
+)
+SAVED_MODEL_FOLDERS = {"assets", "variables", SAVED_MODEL_NOTE.parent.as_posix()}
 
 
 class Export(NamedTuple):
@@ -176,7 +187,8 @@ def check_export_output(path: str | os.PathLike, format: str) -> None:
     """Fails before any work on an output the export could not be written to.
 
     LiteRT and ONNX are files ending in ".tflite" and ".onnx"; a SavedModel is a folder,
-    new or empty or an earlier SavedModel (which is replaced), not named like a file.
+    new or empty or an earlier export (`is_earlier_export`, which is replaced), not named
+    like a file.
 
     Raises:
         InputError: naming `output` (or `format`, for an unknown format).
@@ -192,7 +204,24 @@ def check_export_output(path: str | os.PathLike, format: str) -> None:
             "name, or the --format of that file",
             field="output",
         )
-    check_output_folder(path, "output", lambda folder: export_format(folder) == "saved_model")
+    check_output_folder(path, "output", is_earlier_export)
+
+
+def is_earlier_export(folder: Path) -> bool:
+    """Whether `folder` holds a SavedModel export of ours and nothing else, so replacing it
+    deletes only what we wrote: `SAVED_MODEL_FILES` (saved_model.pb and the note among them)
+    in `SAVED_MODEL_FOLDERS`, as regular files and folders, no links."""
+    found = set()
+    for parent, folders, files in os.walk(folder):  # links to folders are listed, not entered
+        for name in [*folders, *files]:
+            path = Path(parent, name)
+            relative, mode = path.relative_to(folder).as_posix(), path.lstat().st_mode
+            if stat.S_ISDIR(mode) and relative in SAVED_MODEL_FOLDERS:
+                continue
+            if not (stat.S_ISREG(mode) and SAVED_MODEL_FILES.fullmatch(relative)):
+                return False
+            found.add(relative)
+    return {"saved_model.pb", SAVED_MODEL_NOTE.as_posix()} <= found
 
 
 def check_format(format: str) -> None:
@@ -312,7 +341,9 @@ def export_policy(
         },
     }
     text = json.dumps(note, indent=2)
-    writing = folder_written_atomically if format == "saved_model" else written_atomically
+    writing = written_atomically
+    if format == "saved_model":
+        writing = functools.partial(folder_written_atomically, replaceable=is_earlier_export)
     try:
         with writing(path) as temporary:
             _convert(model, temporary, format)

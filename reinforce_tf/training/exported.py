@@ -19,6 +19,7 @@ of a `.tflite` file, the metadata property "reinforce_tf" of an `.onnx` file.
 import importlib
 import json
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -42,12 +43,17 @@ OUTPUTS = {
 }
 NOTE_NAME = "reinforce_tf"  # the TFLite metadata entry and the ONNX metadata property
 SAVED_MODEL_NOTE = Path("assets.extra") / "reinforce_tf.json"  # inside a SavedModel folder
-# The package that runs each format, and what to pip install when it is missing.
+# The package that runs each format, what to pip install when it is missing, and its name.
 RUNTIMES = {
-    "saved_model": ("tensorflow", "tensorflow"),
-    "litert": ("ai_edge_litert", "ai-edge-litert"),
-    "onnx": ("onnxruntime", "onnxruntime"),
+    "saved_model": ("tensorflow", "tensorflow", "TensorFlow"),
+    "litert": ("ai_edge_litert", "ai-edge-litert", "LiteRT"),
+    "onnx": ("onnxruntime", "onnxruntime", "ONNX Runtime"),
 }
+# What a runtime's message carries besides its reason: ONNX Runtime's error code prefix, and
+# a C++ source location with its function ("/…/bfc_arena.cc:360 void* ns::F(size_t) ").
+RUNTIME_NOISE = re.compile(
+    r"^\[ONNXRuntimeError\] : \d+ : \w+ : |\S+\.(?:cc|cpp|h):\d+ (?:[^()]*::[^()]*\([^()]*\) )?"
+)
 
 
 def export_format(path: str | os.PathLike) -> str | None:
@@ -100,8 +106,20 @@ class ExportedPolicy:
             raise _not_an_export(path, format, f"its output {OUTPUTS[self.kind][0]!r} is {shape}")
 
     def __call__(self, observations: np.ndarray) -> dict[str, np.ndarray]:
-        """The outputs for observations [B, *O] (cast to float32), each [B, ...]."""
-        return self._run(np.ascontiguousarray(observations, np.float32))
+        """The outputs for observations [B, *O] (cast to float32), each [B, ...].
+
+        Raises:
+            InputError: naming `policy`: the runtime failed to run the export (a graph that
+                raises, or asks for more memory than there is), with the runtime's reason.
+        """
+        try:
+            return self._run(np.ascontiguousarray(observations, np.float32))
+        except Exception as error:  # noqa: BLE001 (each runtime raises its own types)
+            raise InputError(
+                f"{str(self.path)!r} fails when {RUNTIMES[self.format][2]} runs it "
+                f"({_runtime_reason(error)})",
+                field="policy",
+            ) from None
 
     def actor(
         self, action_space: gym.Space, *, greedy: bool = False, seed: int = 0
@@ -150,9 +168,12 @@ class ExportedPolicy:
 def load_exported(path: str | os.PathLike) -> ExportedPolicy:
     """Loads the export at `path` with its format's runtime.
 
+    Loading runs the export once, on an all-zero observation: an export its runtime cannot
+    run fails here, as `ExportedPolicy.__call__` says.
+
     Raises:
         InputError: naming `policy`: not an export, its runtime is not installed, the file
-            is damaged, or its signature is not a policy's.
+            is damaged, its signature is not a policy's, or it fails to run.
     """
     path = Path(path)
     format = export_format(path)
@@ -164,7 +185,7 @@ def load_exported(path: str | os.PathLike) -> ExportedPolicy:
         )
     if not path.exists():
         raise InputError(f"no such file: {str(path)!r}", field="policy")
-    module, package = RUNTIMES[format]
+    module, package, _ = RUNTIMES[format]
     try:
         importlib.import_module(module)
     except ImportError:
@@ -180,7 +201,11 @@ def load_exported(path: str | os.PathLike) -> ExportedPolicy:
         raise
     except Exception as error:  # noqa: BLE001 (each runtime raises its own types)
         raise _not_an_export(path, format, printable(error_reason(error))) from None
-    return ExportedPolicy(path, format, run, observation_shape, outputs, _note(note))
+    policy = ExportedPolicy(path, format, run, observation_shape, outputs, _note(note))
+    # The first run also allocates LiteRT's tensors (and prints its "INFO: Created TensorFlow
+    # Lite XNNPACK delegate" line): done now, while loading, where a caller can silence it.
+    policy(np.zeros((1, *observation_shape), np.float32))
+    return policy
 
 
 def _not_an_export(path: Path, format: str, why: str) -> InputError:
@@ -243,9 +268,6 @@ def _litert(path: Path):
         for name, detail in runner.get_output_details().items()
     }
     observation_shape = _observation_shape(path, "litert", inputs)
-    # The first call allocates the tensors (and prints LiteRT's "INFO: Created TensorFlow Lite
-    # XNNPACK delegate" line): do it now, while loading, where a caller can silence it.
-    runner(**{INPUT: np.zeros((1, *observation_shape), np.float32)})
     model = schema.Model.GetRootAs(path.read_bytes(), 0)
     note = None
     for i in range(model.MetadataLength()):
@@ -258,7 +280,9 @@ def _litert(path: Path):
 def _onnx(path: Path):
     import onnxruntime
 
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 4  # fatal only: its errors reach the caller as exceptions
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     inputs = {
         i.name: tuple(d if isinstance(d, int) else None for d in i.shape)
         for i in session.get_inputs()
@@ -275,6 +299,18 @@ def _onnx(path: Path):
 
     note = session.get_modelmeta().custom_metadata_map.get(NOTE_NAME)
     return run, observation_shape, outputs, note
+
+
+def _runtime_reason(error: Exception) -> str:
+    """Why a runtime failed, as one short printable line: the first line of its message
+    that says what failed (not TensorFlow's "Graph execution error:", "Detected at node …:"
+    headers, stack lines or "<stack traces unavailable>"), less `RUNTIME_NOISE`."""
+    lines = [
+        line
+        for line in str(error).splitlines()
+        if line.strip() and not line[0].isspace() and line[0] != "<" and line[-1] != ":"
+    ]
+    return printable(RUNTIME_NOISE.sub("", lines[0]) if lines else type(error).__name__)
 
 
 def _onnx_dtype(type_name: str) -> str:

@@ -14,13 +14,17 @@ Output files (the policy, `best.keras`, and every file written through
   file behind;
 - overwriting keeps the old file's permission bits; a new file gets 0666 less the umask;
 - a symbolic link is followed: the link stays, and the file it points to is replaced
-  atomically (the temporary file is made in the target's folder).
+  atomically (the temporary file is made in the target's folder);
+- a write killed before it finished (kill -9, a power cut) leaves its temporary, named for
+  the path and the process (`_temporary_prefix`); the next write to that path removes it,
+  once that process is gone, and puts back a folder it had set aside.
 """
 
 import contextlib
 import errno
 import json
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -30,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import keras
+import numpy as np
 
 from reinforce_tf.errors import InputError, TrainingError, error_reason
 
@@ -40,6 +45,13 @@ METADATA_NAME = "reinforce_tf.json"
 
 # Text read from a file and quoted in a message is cut to this many characters.
 MAX_QUOTED = 200
+# Bounds on a `.keras` zip, checked on the sizes its directory declares before any member is
+# decompressed (zipfile never inflates a member past its declared size, and one that holds
+# more fails its CRC check). Keras writes three members, stored uncompressed; the note is a
+# fourth. Its JSON members are a few KiB for a policy; deflate can inflate ~1000×.
+MAX_MEMBERS = 64
+MAX_JSON_BYTES = 16 * 2**20
+MAX_INFLATION = 100  # a member may declare up to 100 × its stored bytes, plus 1 MiB
 
 
 def save_policy(policy: keras.Model, path: str | os.PathLike, metadata: dict) -> Path:
@@ -80,7 +92,8 @@ def written_atomically(path: str | os.PathLike) -> Iterator[str]:
 
     The file is synced to disk before the rename, so readers (and a crash) see the old file
     or the complete new one, never a partial one. On error the temporary file is removed
-    and the old file keeps its bytes. The new file keeps the old one's permission bits, or,
+    and the old file keeps its bytes; a kill leaves it, for the next write to remove
+    (`_remove_stale_temporaries`). The new file keeps the old one's permission bits, or,
     for a new file, gets those a plainly created file would (0666 less the umask). A
     symbolic link at `path` stays: the file it points to is replaced, through a temporary
     file in that file's folder (a rename is atomic only within one file system).
@@ -91,8 +104,9 @@ def written_atomically(path: str | os.PathLike) -> Iterator[str]:
     target = Path(os.path.realpath(path))
     if target.is_symlink():  # realpath gives up on a loop and returns a link
         raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(path))
+    _remove_stale_temporaries(target)
     descriptor, temporary = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=target.suffix, dir=target.parent
+        prefix=_temporary_prefix(target, "tmp"), suffix=target.suffix, dir=target.parent
     )
     os.close(descriptor)
     try:
@@ -107,44 +121,103 @@ def written_atomically(path: str | os.PathLike) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def folder_written_atomically(path: str | os.PathLike) -> Iterator[str]:
+def folder_written_atomically(
+    path: str | os.PathLike, *, replaceable: Callable[[Path], bool]
+) -> Iterator[str]:
     """Yields a new empty folder beside `path` to fill; on success, puts it at `path`.
 
     The folder's files are synced to disk before it is renamed into place, so readers (and
     a crash) see the old folder or the complete new one, never a partly written one. A
-    folder already at `path` (one `check_output_folder` allows to replace) is first renamed
-    aside, then removed once the new one is in place; for the instant between the two
-    renames there is no folder at `path`. On error the temporary folder is removed and the
-    old folder stays. The new folder keeps the old one's permission bits, or gets 0777 less
-    the umask. A symbolic link at `path` stays, as in `written_atomically`.
+    folder already at `path` is replaced only when it is empty or `replaceable(folder)`
+    (asked again here, as `check_output_folder` asked before the folder was written and it
+    may have changed since): it is renamed aside, then removed once the new one is in place.
+    For the instant between the two renames there is no folder at `path`; whatever stops the
+    write there (an error, Ctrl-C), the old folder is renamed back. On error the temporary
+    folder is removed and the old folder stays; a kill leaves both for the next write to
+    clean (`_remove_stale_temporaries`). The new folder keeps the old one's permission bits,
+    or gets 0777 less the umask. A symbolic link at `path` stays, as in `written_atomically`.
 
     Raises:
-        OSError: the write failed, or `path` is a symbolic link that loops.
+        OSError: the write failed, `path` is a symbolic link that loops, or what is at
+            `path` may no longer be replaced (FileExistsError).
     """
     target = Path(os.path.realpath(path))
     if target.is_symlink():
         raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(path))
-    temporary = tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent)
+    _remove_stale_temporaries(target)
+    temporary = tempfile.mkdtemp(prefix=_temporary_prefix(target, "tmp"), dir=target.parent)
     aside = None
     try:
         yield temporary
         _sync_folder(temporary)
         os.chmod(temporary, _mode_for(target, 0o777))
         if os.path.lexists(target):
+            if not (_is_empty_folder(target) or replaceable(target)):
+                raise FileExistsError(
+                    errno.EEXIST,
+                    "it became a folder of other files while the new one was written, which is "
+                    "not replaced",
+                    str(path),
+                )
             # A rename onto an empty folder replaces it; `aside` is one, reserved by mkdtemp.
-            aside = tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent)
+            aside = tempfile.mkdtemp(prefix=_temporary_prefix(target, "old"), dir=target.parent)
             os.replace(target, aside)
-        try:
-            os.replace(temporary, target)
-        except OSError:
-            if aside is not None:
-                os.replace(aside, target)
-                aside = None
-            raise
+        os.replace(temporary, target)
     finally:
+        if aside is not None and not os.path.lexists(target):
+            os.replace(aside, target)  # the new folder is not in place: the old one goes back
         for leftover in (temporary, aside):
             if leftover is not None and os.path.lexists(leftover):
                 shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _is_empty_folder(path: Path) -> bool:
+    return path.is_dir() and not any(path.iterdir())
+
+
+def _temporary_prefix(target: Path, role: str) -> str:
+    """How the temporaries of a write to `target` begin: ".<name>.<role><process id>.", role
+    "tmp" for the file or folder being written, "old" for a folder set aside; tempfile adds
+    eight random characters (and `written_atomically` the target's suffix)."""
+    return f".{target.name}.{role}{os.getpid()}."
+
+
+def _remove_stale_temporaries(target: Path) -> None:
+    """Removes the temporaries beside `target` left by writes to it whose process is gone
+    (killed: no cleanup ran), told by their names alone (`_temporary_prefix`); anything else
+    is left, as is a temporary of a running process (maybe still writing). A folder such a
+    write had set aside goes back to `target` if nothing is there: it is the old folder the
+    write was replacing. Best effort: what cannot be removed stays."""
+    ours = re.compile(
+        rf"\.{re.escape(target.name)}\.(tmp|old)([0-9]{{1,10}})\.[a-z0-9_]{{8}}"
+        rf"(?:{re.escape(target.suffix)})?"
+    )
+    try:
+        entries = list(os.scandir(target.parent))
+    except OSError:
+        return
+    for entry in entries:
+        match = ours.fullmatch(entry.name)
+        if match is None or entry.is_symlink() or _running(int(match.group(2))):
+            continue
+        with contextlib.suppress(OSError):
+            if match.group(1) == "old" and not os.path.lexists(target):
+                os.replace(entry.path, target)
+            elif entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.remove(entry.path)
+
+
+def _running(pid: int) -> bool:
+    """Whether a process `pid` exists. Signal 0 is no signal: `kill` only checks."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):  # EPERM: another user's process; a pid out of range
+        return True
+    return True
 
 
 def _sync_folder(folder: str) -> None:
@@ -230,7 +303,7 @@ def check_output_folder(
         raise InputError(
             f"{shown}{via} exists and is not a folder; give a folder name", field=field
         )
-    if target.is_dir() and any(target.iterdir()) and not replaceable(target):
+    if target.is_dir() and not (_is_empty_folder(target) or replaceable(target)):
         raise InputError(
             f"{shown}{via} is a folder of other files, which is not replaced; give a new "
             "folder name",
@@ -283,8 +356,12 @@ def check_output_paths(config: "TrainConfig") -> None:
 def load_policy(path: str | os.PathLike) -> keras.Model:
     """Loads a policy file; the same as `keras.saving.load_model(path)`, with clear errors.
 
+    A `.keras` file's zip directory is checked first (`_keras_zip_problem`), so a zip bomb
+    is refused before anything is decompressed; the weights loaded must be finite.
+
     Raises:
-        InputError: the file is missing or not a valid `.keras` model.
+        InputError: the file is missing or not a valid `.keras` model, or its weights are
+            not all finite.
     """
     path = Path(path)
     shown = repr(str(path))
@@ -300,12 +377,20 @@ def load_policy(path: str | os.PathLike) -> keras.Model:
     if problem:
         raise InputError(f"{shown} is not a readable .keras model file: {problem}", field="policy")
     try:
-        return keras.saving.load_model(path)
+        policy = keras.saving.load_model(path)
     except Exception as error:  # noqa: BLE001 (Keras raises many types for a damaged file)
         reason = str(error).splitlines()[0] if str(error).strip() else type(error).__name__
         raise InputError(
             f"{shown} is not a readable .keras model file ({printable(reason)})", field="policy"
         ) from None
+    for weight in policy.weights:
+        if not np.isfinite(weight.numpy()).all():
+            raise InputError(
+                f"{shown} has non-finite weights (NaN or infinite) in "
+                f"{printable(weight.path)!r}: its actions would be undefined",
+                field="policy",
+            )
+    return policy
 
 
 def _keras_zip_problem(path: Path) -> str | None:
@@ -316,6 +401,9 @@ def _keras_zip_problem(path: Path) -> str | None:
         with zipfile.ZipFile(path) as archive:
             if "config.json" not in archive.namelist():
                 return "the zip archive has no config.json (it is not a saved Keras model)"
+            too_large = _members_too_large(archive.infolist())
+            if too_large:
+                return too_large
             damaged = archive.testzip()  # reads every member and checks its CRC
     except (OSError, zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as error:
         return f"the zip archive is damaged ({printable(error_reason(error))})"
@@ -324,11 +412,36 @@ def _keras_zip_problem(path: Path) -> str | None:
     return None
 
 
+def _members_too_large(members: list[zipfile.ZipInfo]) -> str | None:
+    """What makes a `.keras` zip's `members` more than a policy file holds, by the sizes
+    they declare (`MAX_MEMBERS`, `MAX_JSON_BYTES`, `MAX_INFLATION`); None if nothing."""
+    if len(members) > MAX_MEMBERS:
+        return (
+            f"it has {len(members):,} members (a policy file has 4; at most {MAX_MEMBERS} are read)"
+        )
+    for member in members:
+        name, size = printable(member.filename), member.file_size
+        if member.filename.endswith(".json") and size > MAX_JSON_BYTES:
+            return (
+                f"its member {name!r} declares {size:,} bytes (at most {MAX_JSON_BYTES:,} for a "
+                "JSON member)"
+            )
+        if size > MAX_INFLATION * member.compress_size + 2**20:
+            return (
+                f"its member {name!r} declares {size:,} bytes from {member.compress_size:,} "
+                f"stored (at most {MAX_INFLATION} times as many, plus 1 MiB)"
+            )
+    return None
+
+
 def load_metadata(path: str | os.PathLike) -> dict:
     """The JSON note saved with a policy; {} for a .keras file written by someone else (or
-    a note that is not a JSON object). Its text is as read: quote it through `printable`."""
+    a note that is not a JSON object, or larger than `MAX_JSON_BYTES`). Its text is as read:
+    quote it through `printable`."""
     try:
         with zipfile.ZipFile(path) as archive:
+            if archive.getinfo(METADATA_NAME).file_size > MAX_JSON_BYTES:
+                return {}
             note = json.loads(archive.read(METADATA_NAME))
     except (KeyError, zipfile.BadZipFile, ValueError, OSError):  # ValueError: bad JSON, UTF-8
         return {}
