@@ -323,7 +323,7 @@ def _made(env_id: str, env_kwargs: dict | None, preset: str, make: Callable):
         return make()
     except gym.error.DependencyNotInstalled as error:
         raise InputError(f"{env_id!r} needs an extra package: {error}", field="env") from None
-    except (Exception, SystemExit) as error:  # an env's constructor may raise (or exit) anything
+    except (Exception, SystemExit) as error:  # noqa: BLE001 (a constructor may raise or exit)
         field = "env_kwargs" if env_kwargs else "preset" if preset != "none" else "env"
         with_what = f" with env_kwargs {env_kwargs}" if env_kwargs else ""
         raise InputError(
