@@ -38,7 +38,7 @@ def leftovers(folder) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
 
 
-# Defect 1: a folder at the save path was found only when saving, after the whole run.
+# A folder at the save path was found only when saving, after the whole run.
 
 
 def test_save_path_naming_a_folder_is_refused_up_front(tmp_path):
@@ -87,7 +87,7 @@ def test_train_script_refuses_a_folder_at_save_path_before_training(script, tmp_
     assert list((tmp_path / "x.keras").iterdir()) == []
 
 
-# Defect 2: overwriting widened a 0600 file to 0644 and replaced a link by a plain file.
+# Overwriting widened a 0600 file to 0644 and replaced a link by a plain file.
 
 
 def test_overwriting_keeps_the_file_mode(tmp_path):
@@ -149,7 +149,7 @@ def test_links_that_loop_or_lead_nowhere_are_refused(tmp_path):
         check_save_path(dangling)
 
 
-# Defect 3: disk full while saving was a traceback.
+# Disk full while saving was a traceback.
 
 
 def test_disk_full_while_saving_is_one_line_and_keeps_the_old_bytes(tmp_path, monkeypatch):
@@ -172,7 +172,7 @@ def test_disk_full_while_saving_is_one_line_and_keeps_the_old_bytes(tmp_path, mo
     assert [p.name for p in tmp_path.iterdir()] == ["policy.keras"]  # no temporary file
 
 
-# Defect 4: a damaged .keras file was reported as "File not found".
+# A damaged .keras file was reported as "File not found".
 
 
 def damaged_files(tmp_path):
@@ -216,7 +216,7 @@ def test_damaged_policy_files_say_what_is_wrong(tmp_path):
         load_policy(tmp_path / "policy.zip")
 
 
-# Defect 5: text from files went raw into one-line messages.
+# Text from files went raw into one-line messages.
 
 
 def test_printable_escapes_control_characters_and_caps_length():
