@@ -546,8 +546,7 @@ class TrainConfig:
             )
 
     def _reject(self, field: str, allowed: str) -> NoReturn:
-        value = getattr(self, field)
-        raise InputError(f"must be {allowed}; got {value!r}", field=field)
+        raise InputError(f"must be {allowed}; got {quoted(getattr(self, field))}", field=field)
 
     @classmethod
     def for_env(cls, env: str = "CartPole-v1", **overrides) -> "TrainConfig":
@@ -644,12 +643,14 @@ def json_depth(text: str) -> int:
     return max(itertools.accumulate(1 if b in "[{" else -1 for b in brackets), default=0)
 
 
-def quoted(text: str) -> str:
-    """`text` from the user as a message quotes it: repr, printable, at most 80 characters."""
-    # Imported here: this module stays free of Keras imports, and only errors quote text.
+def quoted(value: object) -> str:
+    """`value` (from the user or a file) as a message quotes it: its repr, printable, at
+    most 80 characters."""
+    # Imported here: this module stays free of Keras imports, and only errors quote values.
     from reinforce_tf.training.saving import printable
 
-    return printable(repr(text[:_QUOTED_CHARS]), _QUOTED_CHARS)
+    text = repr(value[:_QUOTED_CHARS]) if isinstance(value, str) else repr(value)
+    return printable(text, _QUOTED_CHARS)
 
 
 def parse_env_kwargs(text: str) -> dict | None:

@@ -361,6 +361,26 @@ DAMAGED_CONFIGS = {
     ),
     "a list": (lambda saved: "[1, 2]", "must hold a JSON object of config fields; got a JSON list"),
     "binary bytes": (lambda saved: b"\x80\xff\x00PK", "is not UTF-8 text"),
+    # Before: a RecursionError traceback.
+    "nested too deep": (
+        lambda saved: config_with(saved, env_kwargs="DEEP").replace(
+            '"DEEP"', "[" * 10_000 + "]" * 10_000
+        ),
+        "nests 10,001 levels deep (at most 33)",
+    ),
+    "too large": (
+        lambda saved: config_with(saved, colour="x" * 2**20),
+        "is larger than 1 MiB (a run's config takes a few KB)",
+    ),
+    # Text from the file is quoted short: its repr's first 80 characters, the last "…".
+    "a long bad value": (
+        lambda saved: config_with(saved, gamma="\x1b" * 10_000),
+        "has a bad value: field gamma must be in [0, 1]; got " + ("'" + "\\x1b" * 20)[:79] + "…",
+    ),
+    "long unknown fields": (
+        lambda saved: config_with(saved, **{"c" * 10_000: 1}),
+        f"has unknown field '{'c' * 78}…; a run's config has exactly the fields of TrainConfig",
+    ),
 }
 
 
@@ -394,7 +414,7 @@ def test_a_damaged_config_json_on_the_command_line_is_one_line(tmp_path, script)
     )
 
 
-# Issue 10: faults in the run folder.
+# Faults in the run folder.
 
 
 # A finished run, shared by the tests that damage a copy of it: checkpoints (and env
@@ -580,7 +600,9 @@ def test_a_checkpoint_of_another_shape_is_skipped_before_anything_is_assigned(
     original = tf.train.load_checkpoint(str(run / CHECKPOINT_FOLDER / f"ckpt-{previous}"))
     names = set(original.get_variable_to_shape_map()) - {"_CHECKPOINTABLE_OBJECT_GRAPH"}
     assert len(names) > 10
-    for name in names - {"save_counter/.ATTRIBUTES/VARIABLE_VALUE"}:
+    # Not state: the save counter, and the record of the config (of the folder saved in).
+    bookkeeping = {"save_counter", "run_config"}
+    for name in names - {f"{name}/.ATTRIBUTES/VARIABLE_VALUE" for name in bookkeeping}:
         np.testing.assert_array_equal(written.get_tensor(name), original.get_tensor(name))
 
 
@@ -712,3 +734,192 @@ def test_a_write_refused_by_the_system_is_one_line(tmp_path, monkeypatch):
         f"logdir: cannot write in '{run}' (Permission denied: {run}/config.json)"
     )
     assert (run / "lock").read_text() == ""  # released
+
+
+def test_resume_messages_quote_long_values_short(tmp_path):
+    start_run_folder(short_config(tmp_path))
+    kwargs = {"map": "x" * 100_000}
+    with pytest.raises(InputError) as error:
+        run_folder.check_run_folder(short_config(tmp_path, resume=True, env_kwargs=kwargs))
+    assert str(error.value).startswith(
+        f"resume: the run in '{tmp_path}/run' has env_kwargs=None, this one {{'map': 'xxx"
+    )
+    assert len(str(error.value)) < 400
+
+
+# Damage to a finished run's episodes.csv (its lines, the header first) → what the refusal
+# says after naming the file; N: the episodes its newest checkpoint counts (over 41).
+RESTORE = "restore it from a copy"
+DAMAGED_EPISODES = {
+    "rows deleted": (
+        lambda lines: lines[:20] + lines[41:],
+        f"row 20 is episode 41, not 20: rows are missing, doubled or out of order; {RESTORE}",
+    ),
+    "emptied": (
+        lambda lines: [],
+        f"holds 0 whole rows, but the checkpoint counts {{N:,}} episodes; {RESTORE}",
+    ),
+    "header only": (
+        lambda lines: lines[:1],
+        f"holds 0 whole rows, but the checkpoint counts {{N:,}} episodes; {RESTORE}",
+    ),
+    # A kill mid-write cuts only rows past the checkpoint: it wrote them after its last sync.
+    "last counted row cut short": (
+        lambda lines: [*lines[:-1], lines[-1][:-4]],
+        f"holds {{whole:,}} whole rows, but the checkpoint counts {{N:,}} episodes; {RESTORE}",
+    ),
+    "garbage row": (
+        lambda lines: [*lines[:30], "garbage\n", *lines[30:]],
+        "row 30 is damaged ('garbage'); fix the row",
+    ),
+    "a row doubled": (
+        lambda lines: [*lines[:31], *lines[30:]],
+        f"row 31 is episode 30, not 31: rows are missing, doubled or out of order; {RESTORE}",
+    ),
+    "removed": (None, f"is missing, but the checkpoint counts {{N:,}} episodes; {RESTORE}"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGED_EPISODES)
+def test_resume_refuses_an_episodes_csv_without_the_rows_its_checkpoint_counts(
+    finished_run, tmp_path, damage
+):
+    # Before: each resumed (exit 0), and the lost rows were lost for good (the garbage row
+    # was kept, and plotted).
+    run = copy_run(finished_run, tmp_path)
+    path = run / "episodes.csv"
+    episodes = finished_run.episodes
+    assert episodes > 41
+    edit, problem = DAMAGED_EPISODES[damage]
+    if edit is None:
+        path.unlink()
+    else:
+        path.write_text("".join(edit(path.read_text().splitlines(keepends=True))))
+    before = folder_contents(run)
+    with pytest.raises(InputError) as error:
+        train(resume_config(run), progress=None)
+    problem = problem.format(N=episodes, whole=episodes - 1)
+    assert str(error.value) == f"resume: '{path}' {problem} or start a new run in another folder"
+    assert folder_contents(run) == before
+
+
+def test_evaluation_log_resume_refuses_a_damaged_row_before_the_checkpoint(tmp_path):
+    # Before: the garbage row was dropped silently, with the evaluation it replaced.
+    log = EvaluationLog(tmp_path)
+    log.append(1_000, "sampled", np.array([10.0]))
+    log.append(2_000, "sampled", np.array([20.0]))
+    log.close()
+    path = tmp_path / "evaluations.csv"
+    header, first, second = path.read_text().splitlines(keepends=True)
+    for garbage in ("1500,sampled,oops,0.0,1.0,1.0,1,0.0\n", "garbage\n"):
+        path.write_text(header + first + garbage + second)
+        with pytest.raises(InputError) as error:
+            EvaluationLog(tmp_path, keep_steps=2_000)
+        assert str(error.value) == (
+            f"resume: '{path}' row 2 is damaged ({garbage.strip()!r}); fix the row or start a "
+            "new run in another folder"
+        )
+    # Past the checkpoint (from the first row after it on) rows go, damaged or not.
+    path.write_text(header + first + second + "garbage\n")
+    EvaluationLog(tmp_path, keep_steps=1_500).close()
+    assert path.read_text() == header + first
+
+
+# Hand edits of a finished run's config.json that make it another experiment: field → the
+# edited value, and the value its checkpoints were made with (as shown).
+EDITED_CONFIGS = {
+    "env": ("CartPole-v0", "'CartPole-v1'"),
+    "env_kwargs": ({"sutton_barto_reward": True}, "None"),
+    # Before: "no intact checkpoint (checkpoint ckpt-2000 is damaged (… float32 [4, 16] …"
+    "hidden_sizes": ([16], "[32]"),
+    "seed": (4, "3"),
+}
+
+
+@pytest.mark.parametrize("field", EDITED_CONFIGS)
+def test_resume_refuses_a_config_json_edited_after_its_checkpoints(finished_run, tmp_path, field):
+    # Before: the edited run resumed (exit 0): another experiment in the same folder.
+    run = copy_run(finished_run, tmp_path)
+    value, recorded = EDITED_CONFIGS[field]
+    path = run / "config.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), field: value}))
+    # As scripts/train.py resumes: the saved config, with flags over it.
+    saved = load_run_config(str(run))
+    flags = {"resume": True, "logdir": str(run), "save_path": str(tmp_path / "r.keras")}
+    config = TrainConfig(**{**saved, **flags})
+    before = folder_contents(run)
+    with pytest.raises(InputError) as error:
+        train(config, progress=None)
+    resumable = ", ".join(sorted(run_folder.RESUMABLE_FIELDS - {"resume", "logdir"}))
+    assert str(error.value) == (
+        f"resume: '{path}' has {field}={value!r}, but the run's checkpoints were made with "
+        f"{field}={recorded}; put it back or start a new run in another folder (only "
+        f"{resumable} may change on resume)"
+    )
+    assert folder_contents(run) == before
+
+
+def test_a_config_json_edit_on_the_command_line_is_one_line(finished_run, tmp_path, script):
+    run = copy_run(finished_run, tmp_path)
+    path = run / "config.json"
+    path.write_text(path.read_text().replace('"CartPole-v1"', '"CartPole-v0"'))
+    done = script("train.py", "--resume", "--logdir=run", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.startswith(
+        "error: --resume: 'run/config.json' has env='CartPole-v0', but the run's checkpoints "
+        "were made with env='CartPole-v1'; put it back"
+    )
+    assert len(done.stderr.splitlines()) == 1
+
+
+def test_checkpoints_from_before_the_config_record_still_resume(finished_run, tmp_path):
+    run = copy_run(finished_run, tmp_path)
+    newest = max(checkpoint_steps(run))
+    config = TrainConfig(**FINISHED)
+    agent, rng = make_agent(config, *gym_spaces(config)), tf.random.Generator.from_seed(0)
+    counters = RunCheckpoint(run, agent, rng, 100).restore()
+    # The newest checkpoint written again as runs wrote them before checkpoints recorded
+    # their config: these objects, nothing else.
+    shutil.rmtree(run / CHECKPOINT_FOLDER)
+    recent = np.zeros(100)
+    recent[: len(counters.recent)] = list(counters.recent)
+    old = tf.train.Checkpoint(
+        policy=agent.policy,
+        optimizer=agent.optimizer,
+        rng=rng,
+        steps=tf.Variable(counters.steps, dtype=tf.int64),
+        episodes=tf.Variable(counters.episodes, dtype=tf.int64),
+        recent=tf.Variable(recent),
+        best_eval=tf.Variable(counters.best_eval, dtype=tf.float64),
+    )
+    tf.train.CheckpointManager(old, run / CHECKPOINT_FOLDER, 3).save(checkpoint_number=newest)
+    result = train(resume_config(run), progress=None)
+    assert result.steps == newest == finished_run.steps
+    assert_same_episodes(run, finished_run)
+    assert_same_weights(result.save_path, finished_run.save_path)
+
+
+def test_a_logdir_through_a_dangling_or_looping_link_names_it_once(tmp_path):
+    # Before: "cannot create 'LINK': 'LINK' is a file, not a folder".
+    dangling, loop, other = tmp_path / "dangling", tmp_path / "loop", tmp_path / "other"
+    dangling.symlink_to(tmp_path / "missing" / "run")
+    loop.symlink_to(other)
+    other.symlink_to(loop)
+    for logdir, message in (
+        (
+            dangling,
+            f"'{dangling}' is a symbolic link to '{tmp_path}/missing/run', which does not exist",
+        ),
+        (
+            dangling / "run",
+            (
+                f"cannot create '{dangling}/run': '{dangling}' is a symbolic link to "
+                f"'{tmp_path}/missing/run', which does not exist"
+            ),
+        ),
+        (loop, f"'{loop}' is a symbolic link that loops"),
+    ):
+        with pytest.raises(InputError) as error:
+            train(short_config(tmp_path, logdir=str(logdir)), progress=None)
+        assert str(error.value) == f"logdir: {message}"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["dangling", "loop", "other"]

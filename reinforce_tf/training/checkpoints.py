@@ -3,9 +3,10 @@
 A checkpoint (`RUN/checkpoints/ckpt-<env steps>`) holds the policy (with any statistics kept
 inside it), the value net when there is one, their optimizers' state, the actor's
 `tf.random.Generator`, the step and episode counters, the last 100 returns (the stop rule's
-window) and the best evaluation so far. The envs' random state is not saved: the trainer
-reseeds the envs from (seed, interval number) at every checkpoint interval, so resuming from
-a periodic checkpoint replays the uninterrupted run. TensorFlow writes a checkpoint's files
+window) and the best evaluation so far; and, not restored, a record of the fields of the
+run's config.json that define the run (`run_folder.run_record`). The envs' random state is
+not saved: the trainer reseeds the envs from (seed, interval number) at every checkpoint
+interval, so resuming from a periodic checkpoint replays the uninterrupted run. TensorFlow writes a checkpoint's files
 first and then, atomically, the `checkpoint` index naming it, so a crash mid-save leaves the
 previous checkpoint in force.
 
@@ -14,7 +15,9 @@ checkpoint: the one the index names or, when the index is damaged or missing, th
 `ckpt-N` file; a damaged one (every tensor is read and its checksum checked, names, shapes
 and dtypes compared with the run's, before anything is assigned) is skipped for the next
 older, and the skip is reported. With checkpoint files but none intact, or episodes but no
-checkpoint, resume refuses.
+checkpoint, resume refuses; so it does when config.json differs from the record of the
+checkpoint it would restore (edited since: another experiment). Checkpoints written before
+the record existed resume unchecked.
 """
 
 import collections
@@ -32,15 +35,22 @@ import tensorflow as tf
 
 from reinforce_tf.errors import InputError, TrainingError, error_reason
 from reinforce_tf.training.episode_log import EPISODES_NAME, read_rows
+from reinforce_tf.training.run_folder import (
+    CHECKPOINT_FOLDER,
+    check_same_run,
+    parse_config_json,
+    run_record,
+)
 from reinforce_tf.training.saving import write_text_atomically, writing_in
 
-CHECKPOINT_FOLDER = "checkpoints"
 # The index `tf.train.CheckpointManager` keeps in CHECKPOINT_FOLDER: which ckpt-N is newest.
 INDEX_NAME = "checkpoint"
 KEEP_CHECKPOINTS = 3
 # A line of the index (protobuf text format): `model_checkpoint_path: "ckpt-300"`, `…: 1.7e9`.
 _INDEX_LINE = re.compile(r'(\w+): (?:"((?:[^"\\]|\\.)*)"|[-+0-9.eE]+|[-+]?inf|nan)')
 _CHECKPOINT_NAME = re.compile(r"ckpt-(\d+)")
+# The checkpoint's record of the run's config (a string tensor), as the reader names it.
+_RECORD = "run_config/.ATTRIBUTES/VARIABLE_VALUE"
 
 
 @dataclasses.dataclass
@@ -96,7 +106,11 @@ class RunCheckpoint:
                 objects[name] = getattr(agent, name)
         if worker_rngs:
             objects["worker_rngs"] = list(worker_rngs)
-        self._checkpoint = tf.train.Checkpoint(**objects)
+        # What restore loads: the state alone, which checkpoints from before the record
+        # hold whole. What save writes: the state and the record (as _RECORD).
+        self._state = tf.train.Checkpoint(**objects)
+        record = tf.Variable(run_record(folder), dtype=tf.string)
+        self._checkpoint = tf.train.Checkpoint(**objects, run_config=record)
         self._run_folder = Path(folder)
         self.folder = self._run_folder / CHECKPOINT_FOLDER
         # Opened by `restore` (after it has repaired the index) or by the first `save`.
@@ -156,9 +170,9 @@ class RunCheckpoint:
             stopped before its first checkpoint and its first episode.
 
         Raises:
-            InputError: (field resume) checkpoint files but none intact; or episodes in
+            InputError: (field resume) checkpoint files but none intact; episodes in
                 episodes.csv but no checkpoint, where resuming would start over and discard
-                them.
+                them; or config.json differs from the config the checkpoint records.
         """
         self.note = None
         if self.folder.exists() and not self.folder.is_dir():
@@ -227,7 +241,7 @@ class RunCheckpoint:
             # The run's own state, written aside: what an intact checkpoint must hold, and
             # what to put back should a restore fail after all.
             try:
-                before = self._checkpoint.write(os.path.join(scratch, "before"))
+                before = self._state.write(os.path.join(scratch, "before"))
             except (OSError, tf.errors.OpError) as error:
                 raise TrainingError(
                     f"cannot check the checkpoints of {str(self.folder)!r}: writing the "
@@ -236,13 +250,20 @@ class RunCheckpoint:
             expected = _variables(before)
             for number in candidates:
                 prefix = str(self.folder / f"ckpt-{number}")
-                reason = _damage(prefix, expected)
+                # Before the state is compared: an edited config.json may change its shapes.
+                record, reason = _recorded_config(prefix)
+                if record is not None:
+                    check_same_run(self._run_folder, record)
+                reason = reason or _damage(prefix, expected)
                 if reason is None:
                     try:
-                        self._checkpoint.restore(prefix).assert_existing_objects_matched()
+                        # Partial: the record stays this run's (and an older run's
+                        # checkpoint has none).
+                        status = self._state.restore(prefix).expect_partial()
+                        status.assert_existing_objects_matched()
                         return number
                     except Exception as error:  # noqa: BLE001 (as in _damage)
-                        self._checkpoint.read(before).assert_existing_objects_matched()
+                        self._state.read(before).assert_existing_objects_matched()
                         reason = error_reason(error)
                 problems.append(f"checkpoint ckpt-{number} is damaged ({reason})")
         return None
@@ -324,6 +345,23 @@ def _variables(prefix: str) -> dict[str, tuple[list[int], tf.DType]]:
     return {
         name: (shape, dtypes[name]) for name, shape in reader.get_variable_to_shape_map().items()
     }
+
+
+def _recorded_config(prefix: str) -> tuple[dict | None, str | None]:
+    """The config checkpoint `prefix` records (None in one from before the record, or one
+    recorded without a config.json), or what is wrong with the record; a record that cannot
+    be read at all is left to `_damage`, which reads every tensor."""
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+        data = reader.get_tensor(_RECORD) if reader.has_tensor(_RECORD) else b""
+    except Exception:  # noqa: BLE001 (as in _damage)
+        return None, None
+    if not data:
+        return None, None
+    try:
+        return parse_config_json(data), None
+    except ValueError as error:
+        return None, f"its record of the run's config {error}"
 
 
 def _damage(prefix: str, expected: dict[str, tuple[list[int], tf.DType]]) -> str | None:

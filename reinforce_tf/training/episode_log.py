@@ -9,9 +9,12 @@ counter when it ran), mode (sampled or greedy), mean, std, min and max of its re
 episodes, wall_time.
 
 Rows of one update go to a file in a single `write` on a descriptor opened with O_APPEND,
-so a killed process leaves whole rows; resuming first drops any partial last line and every
-row past the checkpoint (episodes past its episode counter, evaluations past its step
-counter), so the files and the checkpoint agree.
+and the files are synced before each checkpoint, so a killed process leaves every row the
+checkpoint counts whole. Resuming drops any partial last line and every row past the
+checkpoint (episodes past its episode counter, evaluations from the first past its step
+counter on), so the files and the checkpoint agree; and refuses a file whose counted rows
+are not all there, whole, numbers, and (episodes) numbered 1, 2, …: rows lost for good, or
+garbage kept among them.
 """
 
 import csv
@@ -22,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from reinforce_tf.config import EVAL_MODES, quoted
 from reinforce_tf.errors import InputError
 from reinforce_tf.training.saving import write_text_atomically
 
@@ -68,16 +72,18 @@ class EpisodeLog(_CsvLog):
     Args:
         folder: the run folder.
         keep_episodes: None starts a new file; an int resumes, keeping the first
-            `keep_episodes` whole rows of the existing file.
+            `keep_episodes` rows of the existing file (the episodes the checkpoint counts).
 
     Raises:
-        InputError: (field resume) a kept row is not numbers, or the file is not text.
+        InputError: (field resume) resuming, the file is missing, not text, or holds fewer
+            whole rows than `keep_episodes`, or one of those is not numbers or not numbered
+            by its place.
     """
 
     def __init__(self, folder: Path, keep_episodes: int | None = None):
         path = Path(folder) / EPISODES_NAME
-        kept = [] if keep_episodes is None else read_rows(path)[:keep_episodes]
-        self._returns = [_row_return(path, number, row) for number, row in enumerate(kept, 1)]
+        kept = [] if keep_episodes is None else _counted_episodes(path, keep_episodes)
+        self._returns = [float(row[2]) for row in kept]
         super().__init__(path, COLUMNS, kept)
 
     @property
@@ -109,19 +115,17 @@ class EvaluationLog(_CsvLog):
 
     Args:
         folder: the run folder.
-        keep_steps: None starts a new file; an int resumes, keeping the whole rows of the
-            existing file whose step is at most `keep_steps`.
+        keep_steps: None starts a new file; an int resumes, keeping the rows of the existing
+            file before the first whose step is past `keep_steps` (the checkpoint's).
+
+    Raises:
+        InputError: (field resume) resuming, a row before those is damaged (not whole, or
+            not numbers), or the file is not text.
     """
 
     def __init__(self, folder: Path, keep_steps: int | None = None):
         path = Path(folder) / EVALUATIONS_NAME
-        kept = []
-        if keep_steps is not None:
-            kept = [
-                row
-                for row in read_rows(path, EVALUATION_COLUMNS)
-                if row[0].isdigit() and int(row[0]) <= keep_steps
-            ]
+        kept = [] if keep_steps is None else _counted_evaluations(path, keep_steps)
         super().__init__(path, EVALUATION_COLUMNS, kept)
 
     def append(self, step: int, mode: str, returns: np.ndarray) -> None:
@@ -136,22 +140,87 @@ class EvaluationLog(_CsvLog):
         )
 
 
-def _row_return(path: Path, number: int, row: list[str]) -> float:
-    """The return of row `number` (1 = the first after the header), checking its numbers."""
+def _counted_episodes(path: Path, count: int) -> list[list[str]]:
+    """The first `count` rows of episodes.csv, each checked to be whole, of numbers, and
+    numbered by its place (1 = the first after the header).
+
+    Raises:
+        InputError: (field resume) naming the file and the first row that is missing,
+            damaged or misnumbered.
+    """
+    if count == 0:
+        return []
+    if not path.is_file():
+        raise _refused(path, f"is missing, but the checkpoint counts {count:,} episodes")
+    rows = _whole_rows(path)[:count]
+    for number, row in enumerate(rows, 1):
+        values = _parsed(row, _EPISODE_TYPES)
+        if values is None:
+            raise _damaged(path, number, row)
+        if values[0] != number:
+            raise _refused(
+                path,
+                f"row {number:,} is episode {values[0]:,}, not {number:,}: rows are missing, "
+                "doubled or out of order",
+            )
+    if len(rows) < count:
+        raise _refused(
+            path, f"holds {len(rows):,} whole rows, but the checkpoint counts {count:,} episodes"
+        )
+    return rows
+
+
+def _counted_evaluations(path: Path, steps: int) -> list[list[str]]:
+    """The rows of evaluations.csv before the first whose step is past `steps`, each checked
+    to be whole and of numbers (rows are written in step order).
+
+    Raises:
+        InputError: (field resume) naming the file and the first damaged row among them.
+    """
+    kept = []
+    for number, row in enumerate(_whole_rows(path), 1):
+        values = _parsed(row, _EVALUATION_TYPES)
+        if values is None:
+            raise _damaged(path, number, row)
+        if values[0] > steps:
+            break
+        kept.append(row)
+    return kept
+
+
+def _mode(cell: str) -> str:
+    if cell not in EVAL_MODES:
+        raise ValueError(cell)
+    return cell
+
+
+# The type of each column, to check a row read back.
+_EPISODE_TYPES = (int, int, float, int, float)
+_EVALUATION_TYPES = (int, _mode, float, float, float, float, int, float)
+
+
+def _parsed(row: list[str], types: tuple) -> list | None:
+    """The cells of `row` as `types`, or None when it is not a whole row of them."""
+    if len(row) != len(types):
+        return None
     try:
-        int(row[0]), int(row[1]), int(row[3]), float(row[4])
-        return float(row[2])
+        return [kind(cell) for kind, cell in zip(types, row)]
     except ValueError:
-        raise InputError(
-            f"{str(path)!r} row {number} is damaged ({','.join(row)!r}); fix the row or start "
-            "a new run in another folder",
-            field="resume",
-        ) from None
+        return None
 
 
-def read_rows(path: Path, columns: tuple[str, ...] = COLUMNS) -> list[list[str]]:
-    """The whole rows of an episodes.csv (or a log of other `columns`), without the header;
-    a partial last line is dropped.
+def _refused(path: Path, what: str, advice: str = "restore it from a copy") -> InputError:
+    return InputError(
+        f"{str(path)!r} {what}; {advice} or start a new run in another folder", field="resume"
+    )
+
+
+def _damaged(path: Path, number: int, row: list[str]) -> InputError:
+    return _refused(path, f"row {number:,} is damaged ({quoted(','.join(row))})", "fix the row")
+
+
+def _whole_rows(path: Path) -> list[list[str]]:
+    """The rows of a CSV log after its header, as cells; a partial last line is dropped.
 
     Raises:
         InputError: the file is not UTF-8 text.
@@ -164,8 +233,17 @@ def read_rows(path: Path, columns: tuple[str, ...] = COLUMNS) -> list[list[str]]
         raise InputError(f"{str(path)!r} is not UTF-8 text (a damaged {path.name})") from None
     if not text.endswith("\n"):
         text = text[: text.rfind("\n") + 1]
-    rows = list(csv.reader(io.StringIO(text)))
-    return [row for row in rows[1:] if len(row) == len(columns)]
+    return list(csv.reader(io.StringIO(text)))[1:]
+
+
+def read_rows(path: Path, columns: tuple[str, ...] = COLUMNS) -> list[list[str]]:
+    """The whole rows of an episodes.csv (or a log of other `columns`), without the header;
+    a partial last line, and rows of another number of cells, are dropped.
+
+    Raises:
+        InputError: the file is not UTF-8 text.
+    """
+    return [row for row in _whole_rows(path) if len(row) == len(columns)]
 
 
 def read_episodes(path: Path) -> dict[str, np.ndarray]:

@@ -9,7 +9,8 @@ A run folder (`TrainConfig.logdir`) holds:
     events.out.tfevents.*  TensorBoard scalars (`summaries.py`);
     lock              the pid of the trainer using the folder (`RunLock`).
 
-The checkpoints themselves are `checkpoints.py`'s.
+The checkpoints themselves are `checkpoints.py`'s; each records the fields of config.json
+that define the run (`run_record`), so a config.json edited after them is refused on resume.
 
 Faults: one trainer at a time holds a folder (an exclusive `flock`, dropped by the kernel
 when the process dies, so a crash never leaves it locked). A new run refuses a folder that
@@ -26,14 +27,23 @@ import re
 import time
 from pathlib import Path
 
-from reinforce_tf.config import TrainConfig
+from reinforce_tf.config import MAX_JSON_DEPTH, TrainConfig, json_depth, quoted
 from reinforce_tf.errors import InputError
-from reinforce_tf.training.checkpoints import CHECKPOINT_FOLDER
 from reinforce_tf.training.episode_log import EPISODES_NAME, EVALUATIONS_NAME
-from reinforce_tf.training.saving import nearest_existing, write_text_atomically, writing_in
+from reinforce_tf.training.saving import (
+    nearest_existing,
+    printable,
+    write_text_atomically,
+    writing_in,
+)
 
 CONFIG_NAME = "config.json"
+CHECKPOINT_FOLDER = "checkpoints"
 LOCK_NAME = "lock"
+# config.json is read only up to this size: a run's config takes a few KB (--env_kwargs at
+# most 64 KiB), and it may nest one level more than --env_kwargs.
+MAX_CONFIG_BYTES = 2**20
+MAX_CONFIG_DEPTH = MAX_JSON_DEPTH + 1
 # Config fields a resumed run may change; any other difference makes it another experiment.
 RESUMABLE_FIELDS = frozenset(
     {
@@ -69,6 +79,8 @@ ADDED_FIELDS = {
 }
 # Files of a run that a new run would overwrite or mix with its own.
 _EVENTS_PATTERN = "events.out.tfevents.*"
+# Messages name the fields that differ, up to this many.
+_SHOWN_FIELDS = 3
 
 
 def config_as_json(config: TrainConfig) -> dict:
@@ -110,22 +122,19 @@ def _saved_json(logdir: str) -> dict:
         )
 
     try:
-        saved = json.loads(path.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError:
-        raise damaged("is not UTF-8 text") from None
-    except json.JSONDecodeError as error:
-        raise damaged(f"is not valid JSON ({error})") from None
+        with open(path, "rb") as file:
+            saved = parse_config_json(file.read(MAX_CONFIG_BYTES + 1))
     except OSError as error:
         raise damaged(f"cannot be read ({error.strerror})") from None
-    if not isinstance(saved, dict):
-        raise damaged(f"must hold a JSON object of config fields; got a JSON {_json_kind(saved)}")
+    except ValueError as error:
+        raise damaged(str(error)) from None
     fields = [field.name for field in dataclasses.fields(TrainConfig)]
     saved = {**{k: v for k, v in ADDED_FIELDS.items() if k not in saved}, **saved}
     unknown = [name for name in saved if name not in fields]
     missing = [name for name in fields if name not in saved]
     if unknown:
         raise damaged(
-            f"has unknown field{'s' * (len(unknown) > 1)} {', '.join(map(repr, unknown))}; "
+            f"has unknown field{'s' * (len(unknown) > 1)} {_listed(map(quoted, unknown))}; "
             "a run's config has exactly the fields of TrainConfig"
         )
     if missing:
@@ -139,8 +148,44 @@ def _saved_json(logdir: str) -> dict:
         raise damaged(f"has a bad value: field {error.field} {error.reason}") from None
     except (TypeError, ValueError, AttributeError) as error:
         # A safety net: the field rules check types, so no known value reaches it.
-        raise damaged(f"has a bad value ({error})") from None
+        raise damaged(f"has a bad value ({printable(error)})") from None
     return saved
+
+
+def parse_config_json(data: bytes) -> dict:
+    """The JSON object in `data` (config.json, or a checkpoint's record of it), its size and
+    depth bounded before it is parsed.
+
+    Raises:
+        ValueError: saying what is wrong, to follow the file's name: larger than
+            MAX_CONFIG_BYTES, not UTF-8, nested deeper than MAX_CONFIG_DEPTH, not JSON, or
+            not a JSON object.
+    """
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ValueError("is larger than 1 MiB (a run's config takes a few KB)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("is not UTF-8 text") from None
+    depth = json_depth(text)
+    if depth > MAX_CONFIG_DEPTH:
+        raise ValueError(f"nests {depth:,} levels deep (at most {MAX_CONFIG_DEPTH})")
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"is not valid JSON ({error})") from None
+    if not isinstance(value, dict):
+        raise ValueError(  # noqa: TRY004 (one exception type carries every reason)
+            f"must hold a JSON object of config fields; got a JSON {_json_kind(value)}"
+        )
+    return value
+
+
+def _listed(items, separator: str = ", ") -> str:
+    """The first _SHOWN_FIELDS of `items` joined by `separator`, then how many more."""
+    items = list(items)
+    more = len(items) - _SHOWN_FIELDS
+    return separator.join(items[:_SHOWN_FIELDS]) + (f" and {more:,} more" if more > 0 else "")
 
 
 def _json_kind(value) -> str:
@@ -182,14 +227,56 @@ def check_run_folder(config: TrainConfig) -> None:
     given = config_as_json(config)
     for field, value in given.items():
         if field not in RESUMABLE_FIELDS and saved.get(field) != value:
-            saved_value = saved.get(field)
             raise InputError(
-                f"the run in {config.logdir!r} has {field}={saved_value!r}, this one "
-                f"{value!r}; only {', '.join(sorted(RESUMABLE_FIELDS - {'resume', 'logdir'}))} "
-                "may change on resume",
+                f"the run in {config.logdir!r} has {field}={quoted(saved.get(field))}, this one "
+                f"{quoted(value)}; only {_RESUMABLE_TEXT} may change on resume",
                 field="resume",
             )
     _check_writable(config.logdir)
+
+
+# The fields a resume may change, as messages list them (resume and logdir go without saying).
+_RESUMABLE_TEXT = ", ".join(sorted(RESUMABLE_FIELDS - {"resume", "logdir"}))
+
+
+def run_record(logdir: str | os.PathLike) -> str:
+    """What each checkpoint of the run in `logdir` records of its config: the fields of its
+    config.json outside RESUMABLE_FIELDS, as JSON; "" for a folder without config.json.
+
+    Raises:
+        InputError: config.json is damaged (as `load_run_config`).
+    """
+    if not (Path(logdir) / CONFIG_NAME).is_file():
+        return ""
+    saved = _saved_json(str(logdir))
+    defining = {field: value for field, value in saved.items() if field not in RESUMABLE_FIELDS}
+    return json.dumps(defining, sort_keys=True)
+
+
+def check_same_run(logdir: str | os.PathLike, record: dict) -> None:
+    """Checks config.json of `logdir` against `record`, what a checkpoint recorded of the
+    config it was made with (`run_record`; a field added since reads as ADDED_FIELDS says).
+
+    Raises:
+        InputError: (field resume) naming the fields where config.json, edited since the
+            checkpoint, differs outside RESUMABLE_FIELDS.
+    """
+    saved = _saved_json(str(logdir))
+    record = {**ADDED_FIELDS, **record}
+    differ = [
+        field
+        for field, value in saved.items()
+        if field not in RESUMABLE_FIELDS and record.get(field, value) != value
+    ]
+    if differ:
+        now = _listed((f"{field}={quoted(saved[field])}" for field in differ), " and ")
+        made = _listed((f"{field}={quoted(record[field])}" for field in differ), " and ")
+        raise InputError(
+            f"{str(Path(logdir) / CONFIG_NAME)!r} has {now}, but the run's checkpoints were made "
+            f"with {made}; put it back or start a new run in another folder (only "
+            f"{_RESUMABLE_TEXT} may change on resume)",
+            field="resume",
+        )
 
 
 def _check_writable(logdir: str) -> None:
@@ -197,9 +284,8 @@ def _check_writable(logdir: str) -> None:
     folder = Path(logdir)
     existing = nearest_existing(folder)
     if not existing.is_dir():
-        raise InputError(
-            f"cannot create {logdir!r}: {str(existing)!r} is a file, not a folder", field="logdir"
-        )
+        where = "" if existing == folder else f"cannot create {logdir!r}: "
+        raise InputError(f"{where}{str(existing)!r} {_not_a_folder(existing)}", field="logdir")
     paths = [existing]
     if existing == folder:
         paths += [folder / CHECKPOINT_FOLDER, folder / EPISODES_NAME, folder / LOCK_NAME]
@@ -208,6 +294,16 @@ def _check_writable(logdir: str) -> None:
         if path.exists() and not os.access(path, mode):
             what = "cannot be created" if existing != folder else "cannot be written"
             raise InputError(f"{logdir!r} {what}: {str(path)!r} is not writable", field="logdir")
+
+
+def _not_a_folder(path: Path) -> str:
+    """What the existing `path`, which is no folder, is: a file, or a link to nothing."""
+    if not path.is_symlink():
+        return "is a file, not a folder"
+    target = Path(os.path.realpath(path))
+    if target.is_symlink():  # realpath gives up on a loop and returns a link
+        return "is a symbolic link that loops"
+    return f"is a symbolic link to {str(target)!r}, which does not exist"
 
 
 def _foreign_files(folder: Path) -> list[str]:
