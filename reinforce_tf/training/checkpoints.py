@@ -6,9 +6,9 @@ inside it), the value net when there is one, their optimizers' state, the actor'
 window) and the best evaluation so far; and, not restored, a record of the fields of the
 run's config.json that define the run (`run_folder.run_record`). The envs' random state is
 not saved: the trainer reseeds the envs from (seed, interval number) at every checkpoint
-interval, so resuming from a periodic checkpoint replays the uninterrupted run. TensorFlow writes a checkpoint's files
-first and then, atomically, the `checkpoint` index naming it, so a crash mid-save leaves the
-previous checkpoint in force.
+interval, so resuming from a periodic checkpoint replays the uninterrupted run. TensorFlow
+writes a checkpoint's files first and then, atomically, the `checkpoint` index naming it, so
+a crash mid-save leaves the previous checkpoint in force.
 
 Resume never starts over on a folder holding a run. It restores the newest intact
 checkpoint: the one the index names or, when the index is damaged or missing, the newest
