@@ -22,23 +22,19 @@ before anything is written) and merged into one rollout; the rest of the loop is
 import collections
 import contextlib
 import dataclasses
-import itertools
 import logging
 import math
-import os
 import signal
 import threading
 import time
 from pathlib import Path
 from typing import Literal, NamedTuple
 
-import gymnasium as gym
 import numpy as np
 import tensorflow as tf
 
 from reinforce_tf.config import TrainConfig
 from reinforce_tf.errors import InputError, TrainingError, error_reason
-from reinforce_tf.policy import torso_size
 from reinforce_tf.training import progress as progress_lib
 from reinforce_tf.training.acting import training_actor
 from reinforce_tf.training.checkpoints import Counters, RunCheckpoint
@@ -51,7 +47,13 @@ from reinforce_tf.training.learner import (
     target_return,
     update_from_rollout,
 )
-from reinforce_tf.training.rollout import Rollout, RolloutCollector, buffer_bytes, collection_rows
+from reinforce_tf.training.memory import (
+    ALLOCATION_ERRORS,
+    check_memory,
+    check_update,
+    failed_allocation,
+)
+from reinforce_tf.training.rollout import Rollout, RolloutCollector
 from reinforce_tf.training.run_folder import check_run_folder, config_as_json, open_run_folder
 from reinforce_tf.training.saving import check_output_paths, save_policy
 from reinforce_tf.training.summaries import Summaries
@@ -166,76 +168,6 @@ def train(
             pool.close()
 
 
-def check_memory(config: TrainConfig, env: gym.vector.VectorEnv) -> None:
-    """Refuses, before training, a config whose collections may not fit in memory.
-
-    A collection's buffers hold its rows (`rollout.collection_rows`: bounded by the env's
-    time limit, given how the episodes are handed out to the envs, and by the step budget)
-    for every env; the rollout copied out of them and the update's inputs take about as
-    much again each, so the peak is about 3× the buffers.
-
-    Raises:
-        InputError: naming the flag that sets the bound in force (--batch_episodes when the
-            time limit bounds the rows, else --num_envs with --total_steps).
-    """
-    episodes = max(config.worker_shares)  # each worker's collection (the learner's, without)
-    num_envs = config.resolved_num_envs
-    rows = collection_rows(env.spec, episodes, num_envs, config.total_steps)
-    # The learner holds every worker's rollout (about the buffers' size) and their merge.
-    copies = max(config.workers, 1)
-    needed = 3 * buffer_bytes(
-        rows, copies * num_envs, env.single_observation_space, env.single_action_space
-    )
-    available = available_memory()
-    weights = _weight_bytes(config, env.single_observation_space, env.single_action_space)
-    if weights > available:
-        raise InputError(
-            f"a network of these widths needs about {weights / 2**30:,.1f} GiB for its weights "
-            f"and their gradients and optimizer state, more than the "
-            f"{available / 2**30:,.1f} GiB available",
-            field="hidden_sizes",
-        )
-    if needed <= available:
-        return
-    by_time_limit = rows < collection_rows(None, episodes, num_envs, config.total_steps)
-    field = "batch_episodes" if by_time_limit else "num_envs"
-    raise InputError(
-        f"a collection of {config.episodes_per_update:,} episodes in {copies * num_envs:,} envs "
-        f"may take {rows:,} vector steps and about {needed / 2**30:,.1f} GiB of memory, more "
-        f"than the {available / 2**30:,.1f} GiB available; lower --{field}"
-        + ("" if by_time_limit else " or --total_steps"),
-        field=field,
-    )
-
-
-def _weight_bytes(config: TrainConfig, observation_space, action_space) -> int:
-    """Bytes of the policy's (and value network's) float32 weights, times 4: the weights,
-    their gradients and two optimizer slots (Adam's moments)."""
-    outputs = (
-        action_space.n
-        if isinstance(action_space, gym.spaces.Discrete)
-        else 2 * int(np.prod(action_space.shape))
-    )
-    convolutions, features = torso_size(observation_space, config.torso)
-    widths = [features, *config.hidden_sizes]
-    hidden = convolutions + sum((a + 1) * b for a, b in itertools.pairwise(widths))
-    weights = hidden + (widths[-1] + 1) * int(outputs)
-    if config.baseline == "value":
-        weights += hidden + widths[-1] + 1
-    return 4 * 4 * weights
-
-
-def available_memory() -> int:
-    """Bytes of memory available to new allocations (Linux's MemAvailable, else free pages)."""
-    with (
-        contextlib.suppress(OSError, ValueError, StopIteration),
-        open("/proc/meminfo", encoding="ascii") as meminfo,
-    ):
-        line = next(line for line in meminfo if line.startswith("MemAvailable:"))
-        return int(line.split()[1]) * 1024
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
-
-
 def env_seed(seed: int, steps: int) -> int:
     """The envs' seed for collections from step counter `steps`: `seed` at 0, else a
     32-bit seed drawn from NumPy's SeedSequence([seed, steps])."""
@@ -266,7 +198,16 @@ def _loop(config, agent, new_collector, files, metadata, progress, stop) -> Trai
                 break
             _check_rollout(rollout, config, counters, files)
             schedule_learning_rates(agent, config, counters.steps)
-            metrics = update_from_rollout(agent, rollout, config)
+            try:
+                check_update(agent, rollout)
+                metrics = update_from_rollout(agent, rollout, config)
+            except ALLOCATION_ERRORS as error:
+                raise TrainingError(
+                    f"out of memory in the update on {_episodes(config, counters)} "
+                    f"({rollout.num_steps:,} steps, played from env step {counters.steps:,}): "
+                    f"{failed_allocation(error)}; training stopped and the policy file was not "
+                    f"written; lower --batch_episodes or --hidden_sizes; {files.kept()}"
+                ) from None
             _check_finite(metrics, agent, config, counters, files)
             before = counters.steps
             end_steps = before + np.cumsum(rollout.episode_lengths)  # [E]
