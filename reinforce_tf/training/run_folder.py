@@ -61,6 +61,8 @@ RESUMABLE_FIELDS = frozenset(
         "ray_address",
     }
 )
+# The fields a resume may change, as messages list them (resume and logdir go without saying).
+_RESUMABLE_TEXT = ", ".join(sorted(RESUMABLE_FIELDS - {"resume", "logdir"}))
 # Fields added after runs were first written, with the value that behaves as those runs did:
 # a config.json without them still resumes.
 ADDED_FIELDS = {
@@ -233,10 +235,6 @@ def check_run_folder(config: TrainConfig) -> None:
                 field="resume",
             )
     _check_writable(config.logdir)
-
-
-# The fields a resume may change, as messages list them (resume and logdir go without saying).
-_RESUMABLE_TEXT = ", ".join(sorted(RESUMABLE_FIELDS - {"resume", "logdir"}))
 
 
 def run_record(logdir: str | os.PathLike) -> str:
