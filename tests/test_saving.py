@@ -445,3 +445,25 @@ def test_a_policy_with_non_finite_weights_is_refused(tmp_path):
         f"policy: {str(path)!r} has non-finite weights (NaN or infinite) in "
         "'logits/kernel': its actions would be undefined"
     )
+
+
+def test_a_linked_output_folder_is_named_once_with_what_it_points_to(tmp_path):
+    # Before: "'out' (where the link 'out' points) exists and is not a folder".
+    (tmp_path / "notes.txt").write_text("mine\n")
+    (tmp_path / "out").symlink_to(tmp_path / "notes.txt")
+    with pytest.raises(InputError) as error:
+        check_output_folder(tmp_path / "out", "output", replaceable=lambda folder: False)
+    assert str(error.value) == (
+        f"output: '{tmp_path / 'out'}' points to '{tmp_path / 'notes.txt'}': it exists and is "
+        "not a folder; give a folder name"
+    )
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "keep.txt").write_text("mine\n")
+    (tmp_path / "linked").symlink_to(tmp_path / "other")
+    with pytest.raises(InputError) as error:
+        check_output_folder(tmp_path / "linked", "output", replaceable=lambda folder: False)
+    assert str(error.value) == (
+        f"output: '{tmp_path / 'linked'}' points to '{tmp_path / 'other'}': it is a folder of "
+        "other files, which is not replaced; give a new folder name"
+    )
+    assert (tmp_path / "notes.txt").read_text() == (tmp_path / "other" / "keep.txt").read_text()

@@ -299,14 +299,13 @@ def check_output_folder(
     if target.is_symlink():
         raise InputError(f"{shown} is a symbolic link that loops", field=field)
     via = f" (where the link {shown} points)" if linked else ""
+    # The path itself, or for a link what it points to, named once.
+    named = f"{shown} points to {str(target)!r}: it" if linked else shown
     if os.path.lexists(target) and not target.is_dir():
-        raise InputError(
-            f"{shown}{via} exists and is not a folder; give a folder name", field=field
-        )
+        raise InputError(f"{named} exists and is not a folder; give a folder name", field=field)
     if target.is_dir() and not (_is_empty_folder(target) or replaceable(target)):
         raise InputError(
-            f"{shown}{via} is a folder of other files, which is not replaced; give a new "
-            "folder name",
+            f"{named} is a folder of other files, which is not replaced; give a new folder name",
             field=field,
         )
     _check_parent(target.parent if linked else path.parent, via, field)
