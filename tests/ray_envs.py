@@ -7,6 +7,7 @@ unknown to a worker's.
 
 import os
 import signal
+import time
 
 import gymnasium as gym
 from gymnasium.envs.classic_control.cartpole import CartPoleEnv
@@ -18,6 +19,7 @@ KILL_FILE_VARIABLE = "REINFORCE_TF_TEST_KILL_FILE"
 KILL_AFTER = 10
 EXPLODING_ID = "tests/ExplodingCartPole-v0"
 EXPLODE_AFTER = 2_000
+STALLING_ID = "tests/StallingCartPole-v0"
 
 
 class KillSwitchCartPole(CartPoleEnv):
@@ -55,6 +57,34 @@ class ExplodingCartPole(CartPoleEnv):
         return super().step(action)
 
 
+class StallingCartPole(CartPoleEnv):
+    """CartPole that stops in the middle of an episode, for good, once the file `stall_file`
+    appears: the first env to rename it away writes its Ray node's id to `stall_file`.node
+    (written, then renamed into place) and never returns from `step`, so the test can kill
+    that node while the update waits for its share."""
+
+    def __init__(self, stall_file: str = "", **kwargs):
+        super().__init__(**kwargs)
+        self._stall_file = stall_file
+
+    def step(self, action):
+        path = self._stall_file
+        if path and os.path.exists(path):
+            try:
+                os.rename(path, f"{path}.taken")  # only one env of one worker wins
+            except OSError:
+                pass
+            else:
+                import ray
+
+                with open(f"{path}.partial", "w") as file:
+                    file.write(ray.get_runtime_context().get_node_id())
+                os.rename(f"{path}.partial", f"{path}.node")
+                while True:
+                    time.sleep(1)
+        return super().step(action)
+
+
 def register() -> None:
     """Registers the envs of this module (once per process)."""
     if KILL_SWITCH_ID not in gym.registry:
@@ -66,6 +96,8 @@ def register() -> None:
         )
     if EXPLODING_ID not in gym.registry:
         gym.register(EXPLODING_ID, entry_point=ExplodingCartPole, max_episode_steps=500)
+    if STALLING_ID not in gym.registry:
+        gym.register(STALLING_ID, entry_point=StallingCartPole, max_episode_steps=500)
 
 
 register()

@@ -102,6 +102,7 @@ def local_ray(kill_file):
         "TF_NUM_INTEROP_THREADS": os.environ["TF_NUM_INTEROP_THREADS"],
     }
     ray.init(
+        address="local",  # not the cluster of a `ray start` on the machine, if any
         num_cpus=4,
         include_dashboard=False,
         log_to_driver=False,
@@ -286,13 +287,14 @@ class _UnstartedRay:
     """Stands in for the ray module before `ray.init`: records the environment it sees."""
 
     def __init__(self):
-        self.usage_stats = "unset"
+        self.usage_stats, self.address = "unset", "unset"
 
     def is_initialized(self):
         return False
 
     def init(self, **kwargs):
         self.usage_stats = os.environ.get("RAY_USAGE_STATS_ENABLED")
+        self.address = kwargs.get("address")
 
 
 def test_a_local_ray_instance_reports_no_usage_stats_unless_the_user_asks(monkeypatch):
@@ -304,6 +306,16 @@ def test_a_local_ray_instance_reports_no_usage_stats_unless_the_user_asks(monkey
     ray = _UnstartedRay()
     workers._connect(ray, TrainConfig(workers=2))
     assert ray.usage_stats == "1"
+
+
+def test_without_an_address_a_new_local_instance_is_started_even_beside_a_cluster():
+    # `ray.init()` without an address joins a cluster it finds on the machine (a `ray start
+    # --head`, named in /tmp/ray/ray_current_cluster), where asking for CPUs is an error
+    # (a traceback, until this asked for "local"); the run's own instance is what the
+    # README promises.
+    ray = _UnstartedRay()
+    workers._connect(ray, TrainConfig(workers=2))
+    assert ray.address == "local"
 
 
 def test_an_address_where_a_service_other_than_ray_listens_is_refused_in_one_line(script, tmp_path):
@@ -350,3 +362,78 @@ def test_ray_is_silenced_while_it_starts_for_a_bounded_time_only(tmp_path):
     assert log.read_text() == (
         "still starting or joining Ray after 0.2 s; its own messages follow\nshown\nafter\n"
     )
+
+
+@pytest.fixture
+def ray_cluster(monkeypatch):
+    """A Ray cluster of four nodes on this machine (Ray's `cluster_utils.Cluster`): a head
+    without CPUs, so no worker runs where the GCS does, and three nodes of one CPU, for two
+    workers and a spare. Its processes take this folder on their PYTHONPATH (for
+    tests/ray_envs.py), which the workers inherit."""
+    from ray.cluster_utils import Cluster
+
+    path = [str(REPO / "tests"), str(REPO), os.environ.get("PYTHONPATH", "")]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, path)))
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+    try:
+        for _ in range(3):
+            cluster.add_node(num_cpus=1)
+        yield cluster
+    finally:
+        # Node by node: `Cluster.shutdown` would also reset this process's own Ray client.
+        for node in list(cluster.worker_nodes):
+            cluster.remove_node(node, allow_graceful=False)
+        cluster.remove_node(cluster.head_node, allow_graceful=False)
+        ray._common.utils.reset_ray_address()  # /tmp/ray/ray_current_cluster, which it wrote
+
+
+def test_a_node_killed_mid_update_has_its_share_played_again_elsewhere(ray_cluster, tmp_path):
+    # After the first checkpoint the stall file appears; the first env to see it stops in
+    # the middle of its episode and names its node, which the test then kills whole (its
+    # raylet and every process on it, as a machine lost). The worker on it is restarted on
+    # the spare node and its share of the update played again; the run goes on to its budget.
+    run, stall = tmp_path / "run", tmp_path / "stall"
+    process = start_train(
+        tmp_path,
+        f"--env=ray_envs:{ray_envs.STALLING_ID}",
+        f'--env_kwargs={{"stall_file": "{stall}"}}',
+        "--workers=2",
+        f"--ray_address={ray_cluster.address}",
+        "--seed=3",
+        "--total_steps=1500",
+        "--checkpoint_every=300",
+        "--target_return=inf",
+        "--final_eval_episodes=0",
+        f"--logdir={run}",
+        "--save_path=policy.keras",
+    )
+    try:
+        wait_for_checkpoint(process, run, timeout=240)
+        stall.touch()
+        named = stall.with_name("stall.node")
+        deadline = time.monotonic() + 60
+        while not named.exists():
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        (node,) = [node for node in ray_cluster.worker_nodes if node.node_id == named.read_text()]
+        ray_cluster.remove_node(node, allow_graceful=False)
+        out, err = process.communicate(timeout=300)
+    finally:
+        process.kill()  # only if it is still running (the test failed)
+    assert process.returncode == 0, err
+    (death,) = [line for line in out.splitlines() if "died" in line]
+    assert re.fullmatch(
+        r"worker [01] \(of 2\) died \(\w+\) playing its 8 episodes from env step [\d,]+; Ray "
+        r"restarts it and the share is played again from the start, its envs reseeded",
+        death,
+    ), death
+    died_at = int(death.split("from env step ")[1].split(";")[0].replace(",", ""))
+    # Nothing lost or doubled: whole updates of 16 episodes, numbered in order, each step
+    # counted once, past the step the node died at and up to the budget.
+    episodes = read_episodes(run / "episodes.csv")
+    assert len(episodes["episode"]) % 16 == 0
+    np.testing.assert_array_equal(episodes["episode"], np.arange(1, len(episodes["episode"]) + 1))
+    np.testing.assert_array_equal(episodes["step"], np.cumsum(episodes["length"]))
+    assert died_at < episodes["step"][-1] <= 1_500
+    assert (tmp_path / "policy.keras").is_file()

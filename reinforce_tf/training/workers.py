@@ -505,6 +505,9 @@ def _connect(ray, config: TrainConfig) -> bool:
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         with _stderr_to_devnull():
             ray.init(
+                # A new instance, even beside a cluster that Ray would join without it (a
+                # `ray start --head` on this machine), where `num_cpus` is refused.
+                address="local",
                 num_cpus=cpus,
                 include_dashboard=False,
                 runtime_env={"env_vars": env_vars},
