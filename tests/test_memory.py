@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from reinforce_tf import TrainConfig, TrainingError, train
+from reinforce_tf import InputError, TrainConfig, TrainingError, train
 from reinforce_tf.training import loop, memory
 from reinforce_tf.training.learner import make_agent
 from reinforce_tf.training.memory import update_bytes
@@ -197,3 +197,13 @@ def test_an_allocation_that_fails_in_the_update_is_a_fault_keeping_the_checkpoin
     )
     assert updates == [20, 20, 20]
     assert not (tmp_path / "policy.keras").exists()
+
+
+def test_a_batch_of_more_episodes_than_the_budget_has_steps_blames_batch_episodes(tmp_path):
+    # 10**9 episodes in 64 envs within 1,000,000 steps: their reset rows alone take ~10**9
+    # vector steps. Before, the refusal named --num_envs, which the user never gave.
+    with pytest.raises(InputError) as error:
+        train(TrainConfig(batch_episodes=10**9, save_path=str(tmp_path / "p.keras")), progress=None)
+    assert error.value.field == "batch_episodes"
+    assert error.value.reason.endswith("available; lower --batch_episodes")
+    assert list(tmp_path.iterdir()) == []

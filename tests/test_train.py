@@ -22,8 +22,8 @@ from reinforce_tf import (
     update_from_rollout,
 )
 from reinforce_tf.training.envs import make_vector_env
-from reinforce_tf.training.saving import load_metadata
 from reinforce_tf.training.rollout import RolloutCollector
+from reinforce_tf.training.saving import load_metadata
 
 
 @pytest.fixture(scope="module")

@@ -77,12 +77,14 @@ def check_memory(config: TrainConfig, env: gym.vector.VectorEnv) -> None:
     if needed <= available:
         return
     by_time_limit = rows < collection_rows(None, episodes, num_envs, config.total_steps)
-    field = "batch_episodes" if by_time_limit else "num_envs"
+    # More episodes than the budget has steps: their reset rows alone outgrow the budget.
+    by_episodes = episodes - num_envs > config.total_steps
+    field = "batch_episodes" if by_time_limit or by_episodes else "num_envs"
     raise InputError(
         f"a collection of {config.episodes_per_update:,} episodes in {copies * num_envs:,} envs "
         f"may take {rows:,} vector steps and about {needed / 2**30:,.1f} GiB of memory, more "
         f"than the {available / 2**30:,.1f} GiB available; lower --{field}"
-        + ("" if by_time_limit else " or --total_steps"),
+        + (" or --total_steps" if field == "num_envs" else ""),
         field=field,
     )
 
