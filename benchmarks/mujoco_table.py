@@ -29,8 +29,10 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-import _cli  # before anything that imports TensorFlow: it does so quietly
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's package
+from reinforce_tf.cli import common as _cli  # first: it imports TensorFlow quietly
+
+# isort: split
 import mujoco_report
 import mujoco_runs
 import report as report_lib

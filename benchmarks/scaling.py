@@ -22,8 +22,10 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "scripts"))
-import _cli  # noqa: F401 (first: a quiet TensorFlow with the scripts' threading)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's package
+from reinforce_tf.cli import common  # noqa: F401 (first: a quiet TensorFlow, the tools' threading)
+
+# isort: split
 import numpy as np
 import ray
 import sleepy_env

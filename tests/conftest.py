@@ -12,8 +12,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
-# The threading the scripts give TensorFlow (scripts/_cli.py), set before any test runs an op:
-# a run in this process must match the same run in a script's process bit for bit.
+# The threading the tools give TensorFlow (reinforce_tf/cli/common.py), set before any test
+# runs an op: a run in this process must match the same run in a script's process bit for bit.
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 

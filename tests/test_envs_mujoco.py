@@ -48,7 +48,7 @@ def test_making_half_cheetah_prints_and_writes_nothing(tmp_path):
     done = _run(_MAKE_HALF_CHEETAH, tmp_path / "ours")
     assert done.returncode == 0, done.stderr
     assert done.stdout == "made\n"
-    # (TensorFlow's own start-up lines may be there: scripts/_cli.py hides those.)
+    # (TensorFlow's own start-up lines may be there: reinforce_tf/cli/common.py hides those.)
     assert "settotalmass" not in done.stderr
     assert "MuJoCo" not in done.stderr and "WARNING: compiler" not in done.stderr
     assert list((tmp_path / "ours").iterdir()) == []  # no MUJOCO_LOG.TXT

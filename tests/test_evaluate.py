@@ -114,7 +114,7 @@ def test_video_without_moviepy_says_what_to_install(tmp_path, monkeypatch):
     with pytest.raises(InputError) as error:
         record_video(cartpole_policy(), "CartPole-v1", 1, tmp_path / "videos")
     assert str(error.value) == (
-        "video_dir: recording needs moviepy, which is not installed: pip install moviepy"
+        'video_dir: recording needs moviepy: pip install "reinforce_tf[video]"'
     )
     assert list(tmp_path.iterdir()) == []
 
@@ -172,7 +172,7 @@ def test_evaluate_script_refuses_other_spaces_and_records_video(script, tmp_path
     ]
 
 
-# Issue 10, defect 5: text from the policy file went raw into one-line messages.
+# Text from the policy file went raw into one-line messages.
 
 
 def test_note_text_is_quoted_printable_in_the_refusal():
@@ -230,7 +230,7 @@ def test_greedy_tanh_evaluation_acts_by_the_squashed_mean():
     assert not np.allclose(clipped, squashed)
 
 
-# Defect 7: an unwritable --video_dir was found only after playing.
+# An unwritable --video_dir was found only after playing.
 
 
 def test_video_dir_that_cannot_be_made_is_refused_before_playing(tmp_path, monkeypatch):
@@ -259,11 +259,11 @@ def test_video_dir_that_cannot_be_made_is_refused_before_playing(tmp_path, monke
 
 
 def test_evaluate_script_refuses_bad_files_in_one_line(script, tmp_path):
-    # Defect 6: a Keras model with a layer named "logits" (Sequential: no `.input`).
+    # A Keras model with a layer named "logits" (Sequential: no `.input`).
     keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="logits")]).save(
         tmp_path / "sequential.keras"
     )
-    # Defect 5: a note whose env carries an ANSI escape and a newline.
+    # A note whose env carries an ANSI escape and a newline.
     save_policy(cartpole_policy(), tmp_path / "ansi.keras", {"env": "CartPole-v1\x1b[2J\nx"})
     (tmp_path / "file").write_text("")
     expected = {

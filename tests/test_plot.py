@@ -61,7 +61,7 @@ def test_plot_script_writes_a_png(script, tmp_path):
     assert done.stderr.strip() == "error: 'nowhere' is not a run folder: it has no episodes.csv"
 
 
-# Issue 10, defect 8: a damaged run folder or an unwritable --out was a traceback.
+# A damaged run folder or an unwritable --out was a traceback.
 
 HEADER = "episode,step,return,length,wall_time\n"
 

@@ -167,7 +167,7 @@ def _not_policies():
     mean = keras.layers.Dense(2, name="mean")(vector)
     log_std = keras.layers.Dense(2, name="log_std")(vector)
     return {
-        # Issue 10: Sequential has `policy.input` undefined → AttributeError before the fix.
+        # Sequential has `policy.input` undefined: an AttributeError before the fix.
         "sequential": (sequential, "not a functional Keras model"),
         "integer input": (
             _functional(integer, keras.layers.Dense(2, name="logits")(integer)),

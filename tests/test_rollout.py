@@ -256,15 +256,16 @@ def test_collection_rows_are_bounded_by_the_time_limit_and_by_the_budget():
     assert collection_rows(limited, 10, 3, max_steps=50) == 19
     # No time limit and no budget: the first 1,024 rows.
     assert collection_rows(gym.spec("tests/Counting-v0"), 3, 3) == 1024
-    # float32 observation (1) and action index: 4 + 4 + 4 + 1 + 1 + 4 + 8 = 26 bytes per env.
+    # float32 observation (1) and action index, float64 reward, two bools, and the int32 time
+    # step and float64 return derived from them: 4 + 4 + 8 + 1 + 1 + 4 + 8 = 30 bytes per env.
     space = gym.spaces.Box(0.0, 1.0, (1,), np.float32)
-    assert buffer_bytes(10, 3, space, gym.spaces.Discrete(2)) == 10 * 3 * 26
-    # uint8 frames are stored as uint8: 84·84·4 = 28,224 bytes, + 22 → 28,246 per env, a
+    assert buffer_bytes(10, 3, space, gym.spaces.Discrete(2)) == 10 * 3 * 30
+    # uint8 frames are stored as uint8: 84·84·4 = 28,224 bytes, + 26 → 28,250 per env, a
     # quarter of float32's; bool frames one byte per entry too.
     frames = gym.spaces.Box(0, 255, (84, 84, 4), np.uint8)
-    assert buffer_bytes(10, 3, frames, gym.spaces.Discrete(6)) == 10 * 3 * 28_246
+    assert buffer_bytes(10, 3, frames, gym.spaces.Discrete(6)) == 10 * 3 * 28_250
     bits = gym.spaces.Box(0, 1, (10, 10, 4), bool)
-    assert buffer_bytes(1, 1, bits, gym.spaces.Discrete(3)) == 400 + 22
+    assert buffer_bytes(1, 1, bits, gym.spaces.Discrete(3)) == 400 + 26
 
 
 def test_uint8_frames_are_stored_as_uint8():

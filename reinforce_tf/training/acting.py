@@ -104,9 +104,13 @@ class NumpyActor:
             h -= self._shift
             h /= self._scale
         for kernel, bias, activation in self._hidden:
-            h = activation(h @ kernel + bias)
+            h = h @ kernel
+            h += bias
+            h = activation(h)
         kernel, bias = self._head
-        return h @ kernel + bias
+        h = h @ kernel
+        h += bias
+        return h
 
     def __call__(self, observations: np.ndarray) -> np.ndarray:
         """Observations [B, O] → sampled (or, greedy, the most probable) actions [B] int32
@@ -118,7 +122,10 @@ class NumpyActor:
             self._reseed()
         if self._discrete:
             return np.argmax(out + self._numpy_rng.gumbel(size=out.shape), axis=-1).astype(np.int32)
-        return out + self._std * self._numpy_rng.standard_normal(out.shape, np.float32)
+        noise = self._numpy_rng.standard_normal(out.shape, np.float32)
+        noise *= self._std
+        noise += out  # μ + σ ε, as the Keras model's float32 operations give it
+        return noise
 
 
 def _mlp_layers(policy: keras.Model):

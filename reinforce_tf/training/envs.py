@@ -37,8 +37,10 @@ from collections.abc import Callable
 import gymnasium as gym
 import numpy as np
 
+from reinforce_tf import extras
 from reinforce_tf.config import PRESETS
 from reinforce_tf.errors import InputError, error_reason
+from reinforce_tf.exact import short_corridor  # noqa: F401 (registers its id for --env)
 from reinforce_tf.policy import check_spaces
 from reinforce_tf.training.saving import printable
 
@@ -60,10 +62,10 @@ def _prepare_minatar(minatar_gym, name: str) -> None:
         minatar_gym.register_envs()
 
 
-# Namespaces whose ids need a package: (module to import, pip package, what to do then).
+# Namespaces whose ids need a package: (module to import, package, its extra, what to do then).
 _NAMESPACE_PACKAGES = {
-    "ALE": ("ale_py", "ale-py", _prepare_ale),
-    "MinAtar": ("minatar.gym", "minatar", _prepare_minatar),
+    "ALE": ("ale_py", "ale-py", "atari", _prepare_ale),
+    "MinAtar": ("minatar.gym", "MinAtar", "minatar", _prepare_minatar),
 }
 
 
@@ -152,7 +154,10 @@ def quiet_mujoco(spec: gym.envs.registration.EnvSpec) -> None:
     """
     if not str(spec.entry_point).startswith("gymnasium.envs.mujoco"):
         return
-    import mujoco  # here: only MuJoCo envs need it (and import it anyway)
+    try:
+        import mujoco  # here: only MuJoCo envs need it (and import it anyway)
+    except ImportError:
+        raise extras.missing(f"{spec.id!r} needs MuJoCo", "mujoco", field="env") from None
 
     if mujoco.get_mju_user_warning() is None:
         mujoco.set_mju_user_warning(mujoco_warning)
@@ -174,14 +179,11 @@ def _prepare_namespace(name: str) -> None:
     namespace = name.partition("/")[0] if "/" in name else None
     if namespace not in _NAMESPACE_PACKAGES:
         return
-    module, package, prepare = _NAMESPACE_PACKAGES[namespace]
+    module, package, extra, prepare = _NAMESPACE_PACKAGES[namespace]
     try:
         imported = importlib.import_module(module)
     except ImportError:
-        raise InputError(
-            f"{name!r} needs the package {package}, which is not installed: pip install {package}",
-            field="env",
-        ) from None
+        raise extras.missing(f"{name!r} needs {package}", extra, field="env") from None
     prepare(imported, name)
 
 
@@ -369,8 +371,8 @@ def env_action_map(action_space: gym.Space, squash: str = "clip") -> Callable:
     """The map from sampled actions to what the env accepts, its constants computed once.
 
     Discrete: index i → start + i. Box, `squash="clip"`: u clipped to [low, high]; `"tanh"`:
-    a = c + h ⊙ tanh(u), c = (high + low)/2, h = (high − low)/2 (then clipped, for the last
-    bit of rounding). Either way the sample u is what the log-probability is taken of, so
+    a = c + h ⊙ tanh(u) in float32, c = (high + low)/2, h = (high − low)/2 (then clipped,
+    for the last bit of rounding). Either way the sample u is what the log-probability is taken of, so
     clipping never biases the gradient and the squash's Jacobian is exact
     (`distributions.TanhDiagGaussian`).
 
@@ -387,8 +389,14 @@ def env_action_map(action_space: gym.Space, squash: str = "clip") -> Callable:
     low, high, dtype = action_space.low, action_space.high, action_space.dtype
     if squash != "tanh":
         return lambda actions: np.clip(actions, low, high).astype(dtype)
-    center = (high.astype(np.float64) + low) / 2
+    center = ((high.astype(np.float64) + low) / 2).astype(np.float32)
     half_range = tanh_half_range(action_space)
-    return lambda actions: np.clip(
-        center + half_range * np.tanh(actions.astype(np.float64)), low, high
-    ).astype(dtype)
+
+    def squash(actions: np.ndarray) -> np.ndarray:
+        # In float32 and in place: this runs once per vector step.
+        squashed = np.tanh(actions, dtype=np.float32)  # [B, D]
+        squashed *= half_range
+        squashed += center
+        return np.clip(squashed, low, high, out=squashed).astype(dtype, copy=False)
+
+    return squash

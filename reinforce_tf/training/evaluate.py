@@ -10,11 +10,13 @@ import os
 import re
 import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import gymnasium as gym
 import keras
 import numpy as np
 
+from reinforce_tf import extras
 from reinforce_tf.config import ACTION_SQUASHES, EVAL_MODES, PRESETS
 from reinforce_tf.errors import InputError
 from reinforce_tf.policy import distribution_model, make_actor
@@ -37,28 +39,33 @@ MODES_DIFFER_FRACTION = 0.1
 MODES_DIFFER_ERRORS = 2.0
 
 
-def evaluate(
-    policy: keras.Model | ExportedPolicy,
-    env_id: str,
-    episodes: int,
-    *,
-    greedy: bool = False,
-    seed: int = 0,
-    trained_on: dict | None = None,
-    env_kwargs: dict | None = None,
-    preset: str | None = None,
-    action_squash: str = "clip",
-) -> np.ndarray:
-    """Plays `episodes` whole episodes of `env_id` with `policy`.
+class Play(NamedTuple):
+    """How a policy plays: the keyword arguments of `evaluate` and `record_video`.
 
-    Args:
+    Attributes:
         greedy: act by the mode (argmax / mean) instead of sampling.
-        action_squash: how Box actions reach the env, as the policy was trained
-            ("clip" or "tanh"; `envs.to_env_actions`): greedy tanh acts by squash(mean).
+        seed: seeds the envs (episode i of env b: see `RolloutCollector`) and the sampling.
         trained_on: the policy file's note (`saving.load_metadata`), to name the spaces the
             policy was trained on when they do not fit.
         env_kwargs, preset: as the policy was trained with (`envs.make_vector_env`); the
             note records both.
+        action_squash: how Box actions reach the env, as the policy was trained ("clip" or
+            "tanh"; `envs.to_env_actions`): greedy tanh acts by squash(mean).
+    """
+
+    greedy: bool = False
+    seed: int = 0
+    trained_on: dict | None = None
+    env_kwargs: dict | None = None
+    preset: str | None = None
+    action_squash: str = "clip"
+
+
+def evaluate(
+    policy: keras.Model | ExportedPolicy, env_id: str, episodes: int, **play
+) -> np.ndarray:
+    """Plays `episodes` whole episodes of `env_id` with `policy`, as `play` says (the
+    fields of `Play`: greedy, seed, trained_on, env_kwargs, preset, action_squash).
 
     Returns:
         [episodes] float64 undiscounted returns.
@@ -67,14 +74,15 @@ def evaluate(
         InputError: a bad env id, a non-positive count, or a policy whose input or output
             does not fit the env's spaces.
     """
+    play = Play(**play)
     _check_episodes(episodes)
     num_envs = min(episodes, EVAL_NUM_ENVS)
-    env = make_vector_env(env_id, num_envs, env_kwargs, preset)
+    env = make_vector_env(env_id, num_envs, play.env_kwargs, play.preset)
     try:
-        check_fits(policy, env.single_observation_space, env.single_action_space, trained_on)
-        act = _actor(policy, env.single_action_space, greedy, seed)
-        collector = RolloutCollector(env, act, seed, _env_squash(policy, action_squash))
-        return collector.collect(episodes).episode_returns
+        check_fits(policy, env.single_observation_space, env.single_action_space, play.trained_on)
+        act = _actor(policy, env.single_action_space, play.greedy, play.seed)
+        squash = _env_squash(policy, play.action_squash)
+        return RolloutCollector(env, act, play.seed, squash).collect(episodes).episode_returns
     finally:
         env.close()
 
@@ -163,15 +171,10 @@ def record_video(
     env_id: str,
     episodes: int,
     video_dir: str | os.PathLike,
-    *,
-    greedy: bool = False,
-    seed: int = 0,
-    trained_on: dict | None = None,
-    env_kwargs: dict | None = None,
-    preset: str | None = None,
-    action_squash: str = "clip",
+    **play,
 ) -> np.ndarray:
-    """Plays `episodes` episodes in one env and saves each as an MP4 in `video_dir`.
+    """Plays `episodes` episodes in one env, as `play` says (`Play`'s fields, as for
+    `evaluate`), and saves each as an MP4 in `video_dir`.
 
     The env is `envs.make_env`'s, wrapped as in training; frames come from its
     `render_mode="rgb_array"` (the full-size screen, not the policy's preprocessed input).
@@ -185,16 +188,16 @@ def record_video(
         InputError: moviepy or the env's renderer is missing, `video_dir` could not be
             written (checked before playing), or as `evaluate`.
     """
+    play = Play(**play)
     _check_episodes(episodes)
-    make_env(env_id, env_kwargs, preset).close()  # a bad id, kwargs or space: before all else
+    make_env(
+        env_id, play.env_kwargs, play.preset
+    ).close()  # a bad id, kwargs or space: before all else
     check_video_dir(video_dir)
     try:
         import moviepy  # noqa: F401 (RecordVideo imports it lazily, after playing)
     except ImportError:
-        raise InputError(
-            "recording needs moviepy, which is not installed: pip install moviepy",
-            field="video_dir",
-        ) from None
+        raise extras.missing("recording needs moviepy", "video", field="video_dir") from None
     # Render off-screen without a display or a sound card, and keep pygame's banner quiet.
     for name, value in (
         ("SDL_VIDEODRIVER", "dummy"),
@@ -202,10 +205,11 @@ def record_video(
         ("PYGAME_HIDE_SUPPORT_PROMPT", "1"),
     ):
         os.environ.setdefault(name, value)
-    env = make_env(env_id, env_kwargs, preset, render_mode="rgb_array")
+    env = make_env(env_id, play.env_kwargs, play.preset, render_mode="rgb_array")
     try:
-        check_fits(policy, env.observation_space, env.action_space, trained_on)
-        prefix = re.sub(r"[^A-Za-z0-9.-]", "_", env_id) + ("-greedy" if greedy else "-sampled")
+        check_fits(policy, env.observation_space, env.action_space, play.trained_on)
+        mode = "-greedy" if play.greedy else "-sampled"
+        prefix = re.sub(r"[^A-Za-z0-9.-]", "_", env_id) + mode
         with warnings.catch_warnings():
             if not any(Path(video_dir).glob(f"{glob.escape(prefix)}-episode-*")):
                 # RecordVideo warns of "overwriting" whenever the folder exists, though it
@@ -218,10 +222,14 @@ def record_video(
                 name_prefix=prefix,
                 disable_logger=True,
             )
-        act = _actor(policy, env.action_space, greedy, seed)
-        squash = _env_squash(policy, action_squash)
-        return np.array([_play(env, act, seed + episode, squash) for episode in range(episodes)])
+        act = _actor(policy, env.action_space, play.greedy, play.seed)
+        squash = _env_squash(policy, play.action_squash)
+        return np.array([_play(env, act, play.seed + i, squash) for i in range(episodes)])
     except gym.error.DependencyNotInstalled as error:
+        if "pygame" in str(error):  # Gymnasium's classic-control renderer
+            raise extras.missing(
+                f"rendering {env_id!r} needs pygame", "video", "video_dir"
+            ) from None
         raise InputError(
             f"rendering {env_id!r} needs an extra package: {error}", field="video_dir"
         ) from None

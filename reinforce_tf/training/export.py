@@ -40,9 +40,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from reinforce_tf import extras
 from reinforce_tf.errors import ExportError, InputError, error_reason
 from reinforce_tf.policy import distribution_model, make_actor, make_distribution
-from reinforce_tf.training.envs import make_env, tanh_half_range, to_env_actions
+from reinforce_tf.training.envs import (
+    make_env,
+    refuse_file_import,
+    tanh_half_range,
+    to_env_actions,
+)
 from reinforce_tf.training.evaluate import (
     check_fits,
     recorded_env,
@@ -229,13 +235,12 @@ def check_format(format: str) -> None:
     converter and runtime installed."""
     if format not in FORMATS:
         raise InputError(f"must be one of {', '.join(FORMATS)}; got {format!r}", field="format")
-    missing = [name for name in NEEDS[format] if importlib.util.find_spec(name) is None]
-    if missing:
-        packages = " ".join(PIP_NAMES.get(name, name) for name in missing)
-        raise InputError(
-            f"exporting to {FORMAT_NAMES[format]} needs {packages} (not installed): "
-            f"pip install {packages}",
-            field="format",
+    absent = [name for name in NEEDS[format] if importlib.util.find_spec(name) is None]
+    if absent:
+        names = [PIP_NAMES.get(name, name) for name in absent]
+        packages = " and ".join([", ".join(names[:-1]), names[-1]] if names[:-1] else names)
+        raise extras.missing(
+            f"exporting to {FORMAT_NAMES[format]} needs {packages}", "export", field="format"
         )
 
 
@@ -254,7 +259,8 @@ def export_file(
 
     Raises:
         InputError: a bad format or output (checked first), a missing or non-policy file, an
-            env that does not fit, or greedy without an env.
+            env that does not fit, greedy without an env, or a recorded `module:EnvId` with
+            no `env_id` (a file never chooses code to import).
         ExportError: the converter failed, the export does not act as the policy, or the
             write failed; nothing was written.
     """
@@ -263,6 +269,8 @@ def export_file(
     distribution_model(policy)  # refuses a model that is not a policy, before anything else
     note = load_metadata(policy_path)
     recorded = recorded_env(note)
+    if env_id is None and recorded:
+        refuse_file_import(recorded, "the policy file")  # a file never chooses code to import
     env_id = env_id or recorded
     action_space = None
     if env_id:

@@ -27,6 +27,7 @@ import gymnasium as gym
 import keras
 import numpy as np
 
+from reinforce_tf import extras
 from reinforce_tf.errors import InputError, error_reason
 from reinforce_tf.training.saving import load_metadata, load_policy, printable
 
@@ -189,10 +190,8 @@ def load_exported(path: str | os.PathLike) -> ExportedPolicy:
     try:
         importlib.import_module(module)
     except ImportError:
-        raise InputError(
-            f"reading {FORMAT_NAMES[format]} exports needs {package} (not installed): "
-            f"pip install {package}",
-            field="policy",
+        raise extras.missing(
+            f"playing {FORMAT_NAMES[format]} exports needs {package}", "export", field="policy"
         ) from None
     loader = {"saved_model": _saved_model, "litert": _litert, "onnx": _onnx}[format]
     try:

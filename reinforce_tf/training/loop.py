@@ -122,7 +122,7 @@ def train(
     if config.logdir is not None:
         check_run_folder(config)
     if progress == "auto":
-        progress = progress_lib.for_stdout()
+        progress = progress_lib.for_stdout(stops_early=math.isfinite(target_return(config)))
     # With workers, the learner's env only checks the id and gives the spaces.
     num_envs = 1 if config.workers else config.resolved_num_envs
     env = make_vector_env(

@@ -130,12 +130,19 @@ class RolloutCollector:
         playing = np.arange(num_envs) < num_episodes
         unstarted = num_episodes - int(playing.sum())  # episodes not handed out yet
         ended = np.zeros(num_envs, bool)  # the last step ended an episode: this is a reset step
-        time_step = np.zeros(num_envs, np.int32)  # [B] t within the current episode
-        running_return = np.zeros(num_envs, np.float64)  # [B] Σ of its rewards so far
-        t = counted = 0
+        valid = np.zeros(num_envs, bool)  # [B] the last row's counted steps
+        # The counted steps are at most num_envs per row: counted only once that bound could
+        # pass the budget (then row by row), so most rows skip the count.
+        checked_rows = int(budget // num_envs) if math.isfinite(budget) else math.inf
+        counted = None
+        t = 0
         while playing.any():
-            if counted > budget or (stop is not None and stop.is_set()):
+            if stop is not None and stop.is_set():
                 return None
+            if t >= checked_rows:
+                counted = buffers.valid[:t].sum() if counted is None else counted + valid.sum()
+                if counted > budget:
+                    return None
             if t == buffers.capacity:
                 buffers.grow()
             action = self.act(observation)
@@ -143,28 +150,21 @@ class RolloutCollector:
             valid = playing & ~ended
             ended = terminated | truncated
             done = ended & valid
-            running_return += reward * valid
             buffers.observations[t] = observation
             buffers.actions[t] = action
             buffers.rewards[t] = reward
             buffers.dones[t] = done
             buffers.valid[t] = valid
-            buffers.time_steps[t] = time_step
-            buffers.returns_so_far[t] = running_return
-            time_step += valid
             if done.any():  # most steps end no episode: skip the bookkeeping of ends
-                time_step *= ~done
-                running_return *= ~done
                 # The envs that just finished take the next unstarted episodes, lowest env
                 # first; the rest idle. Decided from this step's ends only, before those
                 # episodes play.
                 starts = done & (np.cumsum(done) <= unstarted)
                 unstarted -= int(starts.sum())
                 playing = (playing & ~done) | starts
-            counted += int(valid.sum())
             observation = next_observation
             t += 1
-        return None if counted > budget else buffers.rollout(t)
+        return None if buffers.valid[:t].sum() > budget else buffers.rollout(t)
 
     def _buffers_for(self, episodes: int, max_steps: float = math.inf) -> "_Buffers":
         """Buffers with room for a collection of `episodes`, allocated once."""
@@ -217,15 +217,7 @@ def buffer_bytes(rows: int, num_envs: int, observation_space, action_space) -> i
 class _Buffers:
     """Preallocated [capacity, B, ...] arrays that a collection writes step by step."""
 
-    _ARRAYS = (
-        "observations",
-        "actions",
-        "rewards",
-        "dones",
-        "valid",
-        "time_steps",
-        "returns_so_far",
-    )
+    _ARRAYS = ("observations", "actions", "rewards", "dones", "valid")
 
     def __init__(
         self,
@@ -242,20 +234,20 @@ class _Buffers:
             self.actions = np.zeros(rows, np.int32)  # action indices, before `start`
         else:
             self.actions = np.zeros((*rows, *action_space.shape), np.float32)
-        self.rewards = np.zeros((capacity, num_envs), np.float32)
+        # float64 as the envs give them: episode returns are summed from these.
+        self.rewards = np.zeros((capacity, num_envs), np.float64)
         self.dones = np.zeros((capacity, num_envs), bool)
         self.valid = np.zeros((capacity, num_envs), bool)
-        self.time_steps = np.zeros((capacity, num_envs), np.int32)
-        self.returns_so_far = np.zeros((capacity, num_envs), np.float64)
 
     @staticmethod
     def row_bytes(num_envs: int, observation_space: gym.Space, action_space: gym.Space) -> int:
         """Bytes of one row of every array: observations (float32, or uint8 or bool frames),
-        float32 actions, float32 reward, two bools, int32 time step, float64 return so far."""
+        float32 actions, float64 reward, two bools; and of the int32 time steps and float64
+        returns `rollout` derives."""
         itemsize = observation_dtype(observation_space).itemsize
         observation = itemsize * int(np.prod(observation_space.shape))
         action = 4 * int(np.prod(action_space.shape)) if action_space.shape else 4
-        return num_envs * (observation + action + 4 + 1 + 1 + 4 + 8)
+        return num_envs * (observation + action + 8 + 1 + 1 + 4 + 8)
 
     def grow(self) -> None:
         """Doubles the capacity (only for envs without a time limit)."""
@@ -265,15 +257,40 @@ class _Buffers:
         self.capacity *= 2
 
     def rollout(self, steps: int) -> Rollout:
-        """Copies of the first `steps` rows, so the buffers can be reused."""
-        ends = self.dones[:steps]  # [T, B]; row-major indexing orders episodes by end step
+        """Copies of the first `steps` rows, so the buffers can be reused, with each step's
+        time t within its episode and each episode's undiscounted return."""
+        valid, ends = self.valid[:steps], self.dones[:steps]  # [T, B]
+        time_steps, returns = _episode_sums(valid, ends, self.rewards[:steps])
         return Rollout(
             observations=self.observations[:steps].copy(),
             actions=self.actions[:steps].copy(),
-            rewards=self.rewards[:steps].copy(),
+            rewards=self.rewards[:steps].astype(np.float32),
             dones=ends.copy(),
-            valid=self.valid[:steps].copy(),
-            time_steps=self.time_steps[:steps].copy(),
-            episode_returns=self.returns_so_far[:steps][ends],
-            episode_lengths=self.time_steps[:steps][ends].astype(np.int64) + 1,
+            valid=valid.copy(),
+            time_steps=time_steps,
+            # Row-major indexing orders episodes by end step, then env.
+            episode_returns=returns[ends],
+            episode_lengths=time_steps[ends].astype(np.int64) + 1,
         )
+
+
+def _episode_sums(valid: np.ndarray, ends: np.ndarray, rewards: np.ndarray):
+    """([T, B] int32 t within the episode at each counted step, [T, B] float64 the sum of its
+    episode's rewards up to and including that step); both 0 off counted steps.
+
+    Per env, running totals over the counted steps less their values at the env's previous
+    episode end: `valid`, `ends` [T, B] bool, `rewards` [T, B] float64.
+    """
+    if len(valid) == 0:
+        return np.zeros(valid.shape, np.int32), np.zeros(valid.shape)
+    rows = np.arange(len(valid))[:, None]  # [T, 1]
+    last_end = np.maximum.accumulate(np.where(ends, rows, -1), axis=0)  # [T, B]: at or before t
+    previous = np.vstack([np.full((1, valid.shape[1]), -1), last_end[:-1]])  # [T, B]: before t
+
+    def since_previous(totals: np.ndarray) -> np.ndarray:
+        at_previous = np.take_along_axis(totals, np.maximum(previous, 0), axis=0)
+        return totals - np.where(previous >= 0, at_previous, 0)
+
+    time_steps = since_previous(np.cumsum(valid, axis=0, dtype=np.int64)) - 1
+    returns = since_previous(np.cumsum(np.where(valid, rewards, 0.0), axis=0))
+    return np.where(valid, time_steps, 0).astype(np.int32), np.where(valid, returns, 0.0)

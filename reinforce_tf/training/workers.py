@@ -39,7 +39,6 @@ import logging
 import math
 import os
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -48,6 +47,7 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
+from reinforce_tf import extras, quiet
 from reinforce_tf.config import TrainConfig
 from reinforce_tf.errors import InputError, TrainingError, error_reason
 from reinforce_tf.training.acting import training_actor
@@ -73,7 +73,7 @@ CONNECT_TIMEOUT = 5.0
 _GCS_PROBE = "/ray.rpc.NodeInfoGcsService/GetClusterId"
 # Seconds `ray.init` may take with Ray's messages hidden; a longer wait shows them.
 QUIET_START = 30.0
-# The TensorFlow settings of the learner's process that workers take too (scripts/_cli.py):
+# The TensorFlow settings of the learner's process that workers take too (reinforce_tf/cli/common.py):
 # the same threading gives the same numbers, and a worker's start-up lines stay quiet.
 _WORKER_ENV_VARS = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "TF_CPP_MIN_LOG_LEVEL")
 
@@ -316,8 +316,8 @@ class WorkerPool:
         seed: int,
         reseed: bool,
         num_episodes: int,
-        max_steps: int | None,
-        stop: threading.Event | None,
+        max_steps: int | None = None,
+        stop: threading.Event | None = None,
     ) -> Rollout | None:
         """Plays the update's E = `num_episodes` episodes on the workers with `policy`'s
         weights and returns them merged; None when the budget or a signal stopped it.
@@ -452,15 +452,10 @@ class PoolCollector:
         self._seed = seed
         self._reseed = True
 
-    def collect(
-        self,
-        num_episodes: int,
-        *,
-        max_steps: int | None = None,
-        stop: threading.Event | None = None,
-    ) -> Rollout | None:
+    def collect(self, num_episodes: int, **limits) -> Rollout | None:
+        """As `RolloutCollector.collect` (`limits`: its max_steps and stop), on the workers."""
         reseed, self._reseed = self._reseed, False
-        return self._pool.collect(self._policy, self._seed, reseed, num_episodes, max_steps, stop)
+        return self._pool.collect(self._policy, self._seed, reseed, num_episodes, **limits)
 
 
 def _replay_seed(seed: int, first_step: int) -> int:
@@ -472,12 +467,8 @@ def _replay_seed(seed: int, first_step: int) -> int:
 def _import_ray():
     try:
         import ray
-    except ImportError as error:
-        raise InputError(
-            f"needs Ray, which cannot be imported ({error_reason(error)}); install it with "
-            "pip install -r requirements.txt",
-            field="workers",
-        ) from None
+    except ImportError:
+        raise extras.missing("needs Ray", "ray", field="workers") from None
     return ray
 
 
@@ -503,7 +494,7 @@ def _connect(ray, config: TrainConfig) -> bool:
         # Ray reports usage statistics of the clusters it starts unless told not to; the
         # instance started here for a run reports none (a user's own setting wins).
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        with _stderr_to_devnull():
+        with _ray_quiet():
             ray.init(
                 # A new instance, even beside a cluster that Ray would join without it (a
                 # `ray start --head` on this machine), where `num_cpus` is refused.
@@ -520,7 +511,7 @@ def _connect(ray, config: TrainConfig) -> bool:
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     runtime_env = {"env_vars": env_vars, "py_modules": [package]}
     try:
-        with _stderr_to_devnull():
+        with _ray_quiet():
             ray.init(address=address, runtime_env=runtime_env, **quiet)
     except Exception as error:  # noqa: BLE001 (ConnectionError, RuntimeError, TimeoutError…)
         raise InputError(
@@ -532,41 +523,15 @@ def _connect(ray, config: TrainConfig) -> bool:
     return False
 
 
-@contextlib.contextmanager
-def _stderr_to_devnull(at_most: float = QUIET_START):
-    """Sends file descriptor 2 to /dev/null for the duration, or for its first `at_most`
-    seconds: Ray's C++ core logs to it while connecting (e.g. a rejected token), which would
-    break the one-line errors, and every failure still surfaces as a Python exception,
-    reported by the caller. A longer wait is one Ray does not bound: its own messages then
-    say why, after a line of ours."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    os.close(devnull)
-    lock, restored = threading.Lock(), []
-
-    def restore(note: bytes = b"") -> None:
-        with lock:
-            if not restored:
-                restored.append(True)
-                os.dup2(saved, 2)
-                os.write(2, note)
-
-    timer = threading.Timer(
-        at_most,
-        restore,
-        [f"still starting or joining Ray after {at_most:g} s; its own messages follow\n".encode()],
+def _ray_quiet():
+    """Ray's C++ core logs to file descriptor 2 while connecting (e.g. a rejected token),
+    which would break the one-line errors, and every failure still surfaces as a Python
+    exception, reported by the caller: hidden for QUIET_START seconds at most, as a longer
+    wait is one Ray does not bound, whose own messages then say why, after a line of ours."""
+    return quiet.stderr_silenced(
+        QUIET_START,
+        f"still starting or joining Ray after {QUIET_START:g} s; its own messages follow\n",
     )
-    timer.daemon = True
-    timer.start()
-    try:
-        yield
-    finally:
-        timer.cancel()
-        sys.stderr.flush()
-        restore()
-        os.close(saved)
 
 
 def _quiet_driver_messages(ray) -> None:

@@ -1,4 +1,4 @@
-"""What the scripts share: a quiet, lean TensorFlow import and one-line errors.
+"""What the command-line tools share: a quiet, lean TensorFlow import and one-line errors.
 
 Import this module before anything that imports TensorFlow: it loads TensorFlow with the
 process's stderr (file descriptor 2) sent to /dev/null, hiding the C++ start-up lines
@@ -14,22 +14,7 @@ import sys
 
 from absl import flags
 
-
-@contextlib.contextmanager
-def stderr_silenced():
-    """Sends file descriptor 2 to /dev/null inside the block: hides what C++ libraries
-    (TensorFlow, LiteRT, converters) print there; Python's own errors print after it."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    os.close(devnull)
-    try:
-        yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
+from reinforce_tf.quiet import stderr_silenced
 
 
 @contextlib.contextmanager
@@ -82,10 +67,27 @@ with stderr_silenced(), modules_hidden(OPTIONAL_AT_IMPORT):
 
     tf.constant(0.0).numpy()  # device start-up prints too; do it here, silenced
 
+from reinforce_tf import extras
 from reinforce_tf.errors import ExportError, InputError, TrainingError
 
 gc.freeze()
 gc.enable()
+
+
+def pyplot():
+    """matplotlib.pyplot with the Agg backend (files only, no display).
+
+    Raises:
+        InputError: matplotlib is not installed (naming the `plot` extra).
+    """
+    try:
+        import matplotlib
+    except ImportError:
+        raise extras.missing("plotting needs matplotlib", "plot") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot
+
+    return matplotlib.pyplot
 
 
 def fail(message: str) -> None:
