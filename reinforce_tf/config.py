@@ -112,6 +112,14 @@ ENV_DEFAULTS: dict[str, dict] = {
         "entropy_coef": 0.01,
         "env_kwargs": {"max_episode_steps": 10_000},
     },
+    # The other MinAtar games keep the generic defaults, with Breakout's episode cap for the
+    # same reason: without it `--env=MinAtar/Freeway-v1` alone was refused, its buffers'
+    # worst case 1,000,001 rows in 16 envs (about 32 GiB). Freeway ends its own episodes at
+    # 2,500 steps; the others end at a loss, which a good policy can put off past 10,000.
+    **{
+        f"MinAtar/{game}-v1": {"env_kwargs": {"max_episode_steps": 10_000}}
+        for game in ("Asterix", "Freeway", "Seaquest", "SpaceInvaders")
+    },
     # The Nature DQN network (Dense 512) at Adam's usual Atari step size. Episodes may run to
     # the ALE's 27,000-step limit, so the buffers' worst case is 27,000 rows of 28 KB frames
     # per env: 16 episodes in 16 envs would need about 37 GiB and are refused; 4 need 9.

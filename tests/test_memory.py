@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from reinforce_tf import InputError, TrainConfig, TrainingError, train
 from reinforce_tf.training import loop, memory
+from reinforce_tf.training.envs import make_vector_env
 from reinforce_tf.training.learner import make_agent
 from reinforce_tf.training.memory import update_bytes
 from reinforce_tf.training.rollout import Rollout
@@ -207,3 +208,19 @@ def test_a_batch_of_more_episodes_than_the_budget_has_steps_blames_batch_episode
     assert error.value.field == "batch_episodes"
     assert error.value.reason.endswith("available; lower --batch_episodes")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("game", ["Asterix", "Breakout", "Freeway", "Seaquest", "SpaceInvaders"])
+def test_every_minatar_game_fits_with_its_defaults_at_5m_steps(game):
+    # Before: MinAtar registers no time limit, so every game but Breakout (which carried a
+    # 10,000-step cap) was refused with the default flags, e.g. Freeway's buffers' worst case
+    # as 1,000,001 rows in 16 envs, ~32 GiB. With the cap: (16 − 1)(10,001)/16 + 10,000 =
+    # 19,375 rows of 16 envs (64 for Breakout) of 10×10 frames.
+    for total_steps in (1_000_000, 5_000_000):
+        config = TrainConfig.for_env(f"MinAtar/{game}-v1", total_steps=total_steps)
+        env = make_vector_env(config.env, config.resolved_num_envs, config.env_kwargs)
+        try:
+            memory.check_memory(config, env)  # raises InputError when it would not fit
+        finally:
+            env.close()
+        assert env.spec.max_episode_steps == 10_000
