@@ -47,6 +47,18 @@ def test_flag_table_is_the_generated_one():
     assert match.group(1).strip("\n") == options_table(), regenerate  # blank lines around: ok
 
 
+def run_python(code: str, cwd) -> subprocess.CompletedProcess:
+    """Runs `code` in a fresh Python process in `cwd`, as a user pastes a snippet."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+
+
 def _section(title: str) -> str:
     """The README's text under `## title`, up to the next `## ` heading."""
     return README.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
@@ -70,14 +82,7 @@ def test_saved_policy_snippet_samples_in_plain_keras(tmp_path):
         "action = np.array([rng.choice(len(p), p=p / p.sum()) for p in probs])\n"
         "print(probs[0, 1], action.mean(), greedy_action.tolist())\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", snippet + report],
-        check=False,
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-    )
+    done = run_python(snippet + report, tmp_path)
     assert done.returncode == 0, done.stderr
     right, share, greedy = done.stdout.split(maxsplit=2)
     assert float(right) == pytest.approx(0.9, abs=1e-6)
@@ -151,14 +156,7 @@ def test_serving_snippets_load_and_act_with_each_runtime_alone(tmp_path):
         "'action': np.asarray(action).tolist(), 'env': globals().get('env_id')}))\n"
     )
     for snippet in snippets:
-        done = subprocess.run(
-            [sys.executable, "-c", snippet + report],
-            check=False,
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-        )
+        done = run_python(snippet + report, tmp_path)
         assert done.returncode == 0, snippet + done.stderr
         result = json.loads(done.stdout.splitlines()[-1])
         np.testing.assert_allclose(result["probs"], probabilities, atol=1e-6)
