@@ -16,12 +16,9 @@ std over seeds) and the mean return of the last 100 training episodes (Pendulum-
 Every std is the population std over seeds.
 """
 
-import dataclasses
+from table_report import by_env, config_flags, mean_curve, mean_std, minutes, plot_curves, row
 
-import numpy as np
-
-from reinforce_tf.config import EVAL_MODES, TrainConfig
-from reinforce_tf.training.curves import NOT_THE_EXPERIMENT
+from reinforce_tf.config import EVAL_MODES
 
 # Tianshou's REINFORCE (examples/mujoco/README.md; MuJoCo v3, and v2 for Reacher and the two
 # pendulums): its metric at 3M steps, mean ± std over seeds, and at 10M.
@@ -48,53 +45,20 @@ TIANSHOU_10M = {
     "InvertedDoublePendulum-v5": 7726.2,
 }
 TASKS = tuple(TIANSHOU_3M)
+# The table's runs: `table.py --table=mujoco` (Pendulum-v1: --envs=Pendulum-v1
+# --total_steps=2000000). Tianshou evaluates every 30,000-step epoch, 10 episodes.
+ROWS = (*TASKS, "Pendulum-v1")
+DEFAULTS = {
+    "total_steps": 3_000_000,
+    "seeds": (0, 1, 2, 3, 4),
+    "eval_every": 30_000,
+    "greedy_eval_every": 150_000,
+    "eval_episodes": 10,
+}
 # The README's short table sits between these lines.
 README_START, README_END = "<!-- mujoco:start -->", "<!-- mujoco:end -->"
 # Pendulum-v1's swing-up target: the mean of the last 100 training episodes, within 2M steps.
 PENDULUM_TARGET = -300.0
-
-
-@dataclasses.dataclass(frozen=True)
-class MeanCurve:
-    """Evaluation curves of one env's seeds, aligned by evaluation number k.
-
-    Attributes:
-        steps: [K] the mean over seeds of the step counter at evaluation k.
-        returns: [S, K] each seed's mean evaluation return, K the evaluations every seed has.
-    """
-
-    steps: np.ndarray
-    returns: np.ndarray
-
-    @property
-    def mean(self) -> np.ndarray:
-        return self.returns.mean(axis=0)
-
-    @property
-    def std(self) -> np.ndarray:
-        return self.returns.std(axis=0)
-
-    def best(self) -> tuple[float, float, int]:
-        """Tianshou's metric: (max_k of the mean over seeds, std over seeds there, its step)."""
-        k = int(np.argmax(self.mean))
-        return float(self.mean[k]), float(self.std[k]), round(float(self.steps[k]))
-
-
-def mean_curve(runs: list[dict], mode: str) -> MeanCurve | None:
-    """The `mode` ("sampled" or "greedy") evaluation curves of `runs` (one env's seeds, each a
-    results entry), truncated to the evaluations every seed has; None without any."""
-    curves = [np.asarray(run["evaluations"][mode], np.float64).reshape(-1, 2) for run in runs]
-    length = min(len(curve) for curve in curves) if curves else 0
-    if length == 0:
-        return None
-    stacked = np.stack([curve[:length] for curve in curves])  # [S, K, 2]: step, mean return
-    return MeanCurve(stacked[:, :, 0].mean(axis=0), stacked[:, :, 1])
-
-
-def _mean_std(values: list[float]) -> str:
-    if not values:
-        return "—"
-    return f"{np.mean(values):,.1f} ± {np.std(values):,.1f}"
 
 
 def _metric(runs: list[dict], mode: str) -> str:
@@ -104,13 +68,6 @@ def _metric(runs: list[dict], mode: str) -> str:
         return "—"
     value, std, _ = curve.best()
     return f"{value:,.1f} ± {std:,.1f}"
-
-
-def _minutes(results: list[dict]) -> str:
-    minutes = [r["wall_seconds"] / 60 for r in results]
-    if len(minutes) == 1:
-        return f"{minutes[0]:.1f}"
-    return f"{np.mean(minutes):.1f} ({min(minutes):.1f}–{max(minutes):.1f})"
 
 
 def _tianshou(env: str) -> tuple[str, str]:
@@ -124,31 +81,6 @@ def _tianshou(env: str) -> tuple[str, str]:
     )
 
 
-def config_flags(config: dict) -> str:
-    """The run's config as the flags that differ from the generic defaults (the env's
-    defaults and the runner's), leaving out the run's paths, seed and budget."""
-    generic = dataclasses.asdict(TrainConfig())
-    flags = []
-    for name, value in config.items():
-        if name in NOT_THE_EXPERIMENT or name in ("env",) or generic.get(name) == value:
-            continue
-        if isinstance(value, bool):
-            flags.append(f"--{name}" if value else f"--no{name}")
-        elif isinstance(value, list):
-            flags.append(f"--{name}={','.join(map(str, value))}")
-        else:
-            flags.append(f"--{name}={value}")
-    return " ".join(flags) or "(the generic defaults)"
-
-
-def by_env(results: dict) -> dict[str, list[dict]]:
-    """The results grouped by env, each group ordered by budget then seed."""
-    groups: dict[str, list[dict]] = {}
-    for entry in sorted(results.values(), key=lambda r: (r["total_steps"], r["seed"])):
-        groups.setdefault(entry["env"], []).append(entry)
-    return groups
-
-
 def _row(env: str, runs: list[dict]) -> list[str]:
     """Per task: Tianshou's metric (sampled), Tianshou 3M and 10M, the metric on greedy
     evaluations, the final policy sampled and greedy, last 100, seeds."""
@@ -159,9 +91,9 @@ def _row(env: str, runs: list[dict]) -> list[str]:
         three,
         ten,
         _metric(runs, "greedy"),
-        _mean_std([r["final_sampled_mean"] for r in runs]),
-        _mean_std([r["final_greedy_mean"] for r in runs]),
-        _mean_std([r["last_100_mean"] for r in runs]),
+        mean_std([r["final_sampled_mean"] for r in runs]),
+        mean_std([r["final_greedy_mean"] for r in runs]),
+        mean_std([r["last_100_mean"] for r in runs]),
         str(len(runs)),
     ]
 
@@ -177,8 +109,8 @@ def summary_table(results: dict) -> str:
     """The short table (README): per task, Tianshou's metric beside Tianshou's numbers."""
     groups = by_env(results)
     rows = [_HEADER, "| --- " * 9 + "|"]
-    for env in [*TASKS, "Pendulum-v1"]:
-        rows.append("| " + " | ".join(_row(env, groups.get(env, []))) + " |")
+    for env in ROWS:
+        rows.append(row(_row(env, groups.get(env, []))))
     return "\n".join(rows) + "\n"
 
 
@@ -188,8 +120,8 @@ def markdown(results: dict, machine: dict, commands: list[str], curves: dict[str
     lines = [
         "# MuJoCo: REINFORCE against Tianshou's REINFORCE, on Tianshou's metric",
         "",
-        "Written by `benchmarks/mujoco_table.py` from its results JSON (`mujoco.json`); rerun it",
-        "to update. Each run is `scripts/train.py` with the env's defaults (`ENV_DEFAULTS`),",
+        "Written by `benchmarks/table.py --table=mujoco` from its results JSON (`mujoco.json`);",
+        "rerun it to update. Each run is `scripts/train.py` with the env's defaults (`ENV_DEFAULTS`),",
         "evaluations during training and no early stop, one trainer process per runner (two",
         "runners share the 2 cores, so each run's minutes are longer than alone).",
         "",
@@ -209,10 +141,10 @@ def markdown(results: dict, machine: dict, commands: list[str], curves: dict[str
         "| " + " | ".join(_HEADER.strip("| ").split(" | ")) + " | minutes per run |",
         "| --- " * 10 + "|",
     ]
-    for env in [*TASKS, "Pendulum-v1"]:
+    for env in ROWS:
         runs = groups.get(env, [])
-        cells = [*_row(env, runs), _minutes(runs) if runs else "—"]
-        lines.append("| " + " | ".join(cells) + " |")
+        cells = [*_row(env, runs), minutes(runs)]
+        lines.append(row(cells))
     lines += [
         "",
         (
@@ -234,7 +166,7 @@ def markdown(results: dict, machine: dict, commands: list[str], curves: dict[str
                 continue
             value, std, step = curve.best()
             cells.append(f"{value:,.1f} ± {std:,.1f} ({step:,})")
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(row(cells))
     lines += [
         "",
         "## Runs",
@@ -285,46 +217,30 @@ def markdown(results: dict, machine: dict, commands: list[str], curves: dict[str
     return "\n".join(lines) + "\n"
 
 
-def plot(env: str, runs: list[dict], path) -> None:
-    """Writes `env`'s evaluation curves (`runs` must have sampled ones) to the PNG `path`.
+def plots(results: dict) -> dict:
+    """The figures, by env: each env with sampled evaluations its evaluation curves; each
+    value writes its PNG to a path."""
+    return {
+        env: lambda path, env=env, runs=runs: _plot(env, runs, path)
+        for env, runs in by_env(results).items()
+        if mean_curve(runs, "sampled") is not None
+    }
 
-    Raises:
-        OSError: the file could not be written.
-    """
-    import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker
-
+def _plot(env: str, runs: list[dict], path) -> None:
+    """`env`'s evaluation curves: sampled (mean and band over seeds) and greedy (mean), with
+    Tianshou's 3M and 10M numbers."""
     sampled, greedy = (mean_curve(runs, mode) for mode in EVAL_MODES)
-    figure, ax = plt.subplots(figsize=(6, 3.8))
     seeds = f"{len(runs)} seed{'s' * (len(runs) > 1)}"
-    (line,) = ax.plot(sampled.steps, sampled.mean, label=f"sampled, mean of {seeds}")
-    ax.fill_between(
-        sampled.steps,
-        sampled.mean - sampled.std,
-        sampled.mean + sampled.std,
-        alpha=0.2,
-        color=line.get_color(),
-        linewidth=0,
-    )
+    curves = [(f"sampled, mean of {seeds}", sampled, True)]
     if greedy is not None:
-        ax.plot(greedy.steps, greedy.mean, "--", label=f"greedy, mean of {seeds}")
-    for value, label, style in (
-        (TIANSHOU_3M.get(env, (None,))[0], "Tianshou 3M", ":"),
-        (TIANSHOU_10M.get(env), "Tianshou 10M", "-."),
-    ):
-        if value is not None:
-            ax.axhline(value, color="gray", linestyle=style, linewidth=1, label=label)
-    ax.set_title(env)
-    ax.set_xlabel("env steps")
-    ax.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter(sep=""))
-    ax.set_ylabel("mean evaluation return")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
-    figure.tight_layout()
-    try:
-        figure.savefig(path, dpi=80, format="png")
-    finally:
-        plt.close(figure)
+        curves.append((f"greedy, mean of {seeds}", greedy, False))
+    lines = [
+        (value, label)
+        for value, label in (
+            (TIANSHOU_3M.get(env, (None,))[0], "Tianshou 3M"),
+            (TIANSHOU_10M.get(env), "Tianshou 10M"),
+        )
+        if value is not None
+    ]
+    plot_curves(env, curves, lines, "mean evaluation return", path)

@@ -43,7 +43,10 @@ def run_script(
 
 
 def benchmark_module(name: str):
-    """Imports benchmarks/<name>.py (a script folder, not a package)."""
+    """Imports benchmarks/<name>.py (a script folder, not a package; its modules import
+    each other by name, as when a script there runs)."""
+    if str(REPO / "benchmarks") not in sys.path:
+        sys.path.insert(0, str(REPO / "benchmarks"))
     spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -1,7 +1,8 @@
-"""One run of the MuJoCo table: train it (or resume it) through scripts/train.py, then read
-what it reached: its evaluations during training and its saved policy's closing evaluation.
+"""One run of a result table (`table.py`: MuJoCo, MinAtar): train it (or resume it) through
+scripts/train.py, then read what it reached: its evaluations during training, its training
+curve and its saved policy's closing evaluation.
 
-A run lives in RUNS/<env>__seed<seed>__<total_steps>/: `run/` (the trainer's run folder:
+A run lives in RUNS/<name>/ (`run_name`): `run/` (the trainer's run folder:
 config.json, episodes.csv, evaluations.csv, checkpoints), `policy.keras` (the final policy,
 whose note holds the trainer's closing evaluation, sampled and greedy), `best.keras` (the best
 sampled evaluation during training, with its return and step in the file's note),
@@ -36,11 +37,16 @@ POLICY_NAME = "policy.keras"
 LAST_EPISODES = 100
 # How often a running trainer's wall time is saved: a kill loses at most this much of it.
 WALL_SAVE_SECONDS = 30.0
+# Points of a run's training curve (`training_curve`), at k / TRAINING_POINTS of its budget.
+TRAINING_POINTS = 50
 
 
-def run_name(env: str, seed: int, total_steps: int) -> str:
-    """The run's folder name and results key, e.g. "Hopper-v5__seed0__3000000"."""
-    return f"{env}__seed{seed}__{total_steps}"
+def run_name(env: str, seed: int, total_steps: int, train_flags: tuple[str, ...] = ()) -> str:
+    """The run's folder name and results key: "Hopper-v5__seed0__3000000", and for a run
+    with flags of its own "MinAtar/Breakout-v1__learning_rate=0.002__seed0__5000000"
+    (`train_flags` without their dashes, joined by "__"; "/" makes a subfolder)."""
+    variant = "".join(f"__{flag.lstrip('-')}" for flag in train_flags)
+    return f"{env}{variant}__seed{seed}__{total_steps}"
 
 
 def claim(folder: Path):
@@ -77,9 +83,11 @@ def train(
     greedy_eval_every: int,
     eval_episodes: int,
     final_episodes: int,
+    train_flags: tuple[str, ...] = (),
 ) -> float:
-    """Trains the run in `folder` to `total_steps` with the env's defaults: a new run, or,
-    when `folder/run` holds one, its continuation from the last checkpoint. Sampled
+    """Trains the run in `folder` to `total_steps` with the env's defaults (and `train_flags`,
+    e.g. ("--learning_rate=0.002",), over them): a new run, or, when `folder/run` holds one,
+    its continuation from the last checkpoint. Sampled
     evaluations come every `eval_every` steps, greedy ones every `greedy_eval_every`, each of
     `eval_episodes`; the saved policy then plays `final_episodes` each way.
 
@@ -105,6 +113,7 @@ def train(
             f"--final_eval_episodes={final_episodes}",
             "--target_return=inf",
             f"--save_path={folder / POLICY_NAME}",
+            *train_flags,
         ]
     returncode, seconds = run_timed(
         [sys.executable, str(REPO / "scripts" / "train.py"), *flags], folder
@@ -162,7 +171,8 @@ def result(folder: Path) -> dict:
 
     "evaluations" holds, per mode, the run's evaluation curve as [step, mean return] pairs;
     "best_<mode>_eval" (and its step) the best of each; "final_<mode>_mean" and "_std" the
-    saved policy's closing evaluation, from its note.
+    saved policy's closing evaluation, from its note; "training_curve" the mean return of
+    the last 100 training episodes at every 1/TRAINING_POINTS of the budget (`training_curve`).
 
     Raises:
         InputError: the saved policy's note has no closing evaluation.
@@ -182,6 +192,7 @@ def result(folder: Path) -> dict:
         "episodes": len(episodes["return"]),
         "last_100_mean": float(np.mean(episodes["return"][-LAST_EPISODES:])),
         "final_episodes": final["episodes"],
+        "training_curve": training_curve(episodes, config["total_steps"]),
         "evaluations": {},
     }
     for mode in EVAL_MODES:
@@ -198,3 +209,17 @@ def result(folder: Path) -> dict:
     entry["preferred_mode"] = final.get("preferred_mode")
     entry.update(wall_seconds=round(sum(walls), 1), processes=len(walls), config=config)
     return entry
+
+
+def training_curve(episodes: dict[str, np.ndarray], total_steps: int) -> list[list[float]]:
+    """The training curve as [step, mean return] pairs: at each step b_k = k · total_steps /
+    TRAINING_POINTS (k = 1 … TRAINING_POINTS) that episodes have passed, the mean return of
+    the last LAST_EPISODES episodes ending at or before b_k (fewer at the start)."""
+    ends, returns = episodes["step"], episodes["return"]
+    curve = []
+    for k in range(1, TRAINING_POINTS + 1):
+        step = k * total_steps // TRAINING_POINTS
+        count = int(np.searchsorted(ends, step, side="right"))  # episodes ended by `step`
+        if count:
+            curve.append([step, float(np.mean(returns[max(0, count - LAST_EPISODES) : count]))])
+    return curve

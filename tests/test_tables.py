@@ -1,8 +1,10 @@
-"""benchmarks/mujoco_table.py end to end at a tiny budget: it trains, writes the JSON (with
-the evaluation curves and the closing evaluation), the Markdown and the curve; run again it skips what is done; a run folder missing from the
-results is resumed, not started over; runners sharing the JSON keep each other's results and
-skip each other's runs; a trainer's wall time is saved while it runs; bad flags are one line
-with nothing written."""
+"""benchmarks/table.py end to end at a tiny budget: it trains, writes the JSON (with the
+evaluation and training curves and the closing evaluation), the Markdown and the figures;
+run again it skips what is done; a run folder missing from the results is resumed, not
+started over; runners sharing the JSON keep each other's results and skip each other's runs;
+a trainer's wall time is saved while it runs; bad flags are one line with nothing written.
+The same runner makes the MinAtar table, with runs of their own flags (the step-size sweep);
+each report's statistics are checked against hand-computed numbers."""
 
 import fcntl
 import json
@@ -10,6 +12,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from conftest import REPO, benchmark_module, run_script
 
@@ -37,7 +40,7 @@ def _flags(tmp_path, *extra):
 
 def _mujoco(tmp_path, *extra):
     return run_script(
-        "mujoco_table.py", *_flags(tmp_path, *extra), cwd=tmp_path, folder="benchmarks"
+        "table.py", "--table=mujoco", *_flags(tmp_path, *extra), cwd=tmp_path, folder="benchmarks"
     )
 
 
@@ -107,7 +110,7 @@ def test_runners_sharing_the_json_skip_claimed_runs_and_keep_each_others_results
     wait.touch()
     flags = [f for f in _flags(tmp_path) if not f.startswith("--wait_while")]
     runner = subprocess.Popen(
-        [sys.executable, str(REPO / "benchmarks" / "mujoco_table.py"), *flags, "--seeds=1,0"]
+        [sys.executable, str(REPO / "benchmarks" / "table.py"), *flags, "--seeds=1,0"]
         + [f"--wait_while={wait}"],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
@@ -175,14 +178,14 @@ def test_bad_flags_are_one_line_and_write_nothing(tmp_path):
 def test_a_trainers_wall_time_is_saved_while_it_runs(tmp_path, monkeypatch):
     # A session's stop kills the runner and its trainer together: the time the trainer had
     # run must already be in wall.json, beside the earlier processes' times.
-    mujoco_runs = benchmark_module("mujoco_runs")
-    monkeypatch.setattr(mujoco_runs, "WALL_SAVE_SECONDS", 0.05)
+    table_runs = benchmark_module("table_runs")
+    monkeypatch.setattr(table_runs, "WALL_SAVE_SECONDS", 0.05)
     (tmp_path / "wall.json").write_text("[5.0]\n")
     child = (
         f"import time; time.sleep(0.6); print(open({str(tmp_path / 'wall.json')!r}).read(), "
         "flush=True); time.sleep(0.2); raise SystemExit(3)"
     )
-    returncode, seconds = mujoco_runs.run_timed([sys.executable, "-c", child], tmp_path)
+    returncode, seconds = table_runs.run_timed([sys.executable, "-c", child], tmp_path)
     assert returncode == 3
     mid_run = json.loads((tmp_path / "train.log").read_text())
     assert mid_run[0] == 5.0 and len(mid_run) == 2 and 0.3 <= mid_run[1] < seconds
@@ -192,17 +195,137 @@ def test_a_trainers_wall_time_is_saved_while_it_runs(tmp_path, monkeypatch):
 
 def test_a_runner_failing_while_it_waits_kills_its_trainer(tmp_path, monkeypatch):
     # As with subprocess.run: no trainer is left running on its own, holding the run.
-    mujoco_runs = benchmark_module("mujoco_runs")
-    monkeypatch.setattr(mujoco_runs, "WALL_SAVE_SECONDS", 0.05)
+    table_runs = benchmark_module("table_runs")
+    monkeypatch.setattr(table_runs, "WALL_SAVE_SECONDS", 0.05)
     log = tmp_path / "train.log"
 
     def failing_write(path, text):
         if log.read_text().strip():  # once the child has said its pid
             raise OSError("disk full")
 
-    monkeypatch.setattr(mujoco_runs, "write_text_atomically", failing_write)
+    monkeypatch.setattr(table_runs, "write_text_atomically", failing_write)
     child = "import os, time; print(os.getpid(), flush=True); time.sleep(60)"
     with pytest.raises(OSError, match="disk full"):
-        mujoco_runs.run_timed([sys.executable, "-c", child], tmp_path)
+        table_runs.run_timed([sys.executable, "-c", child], tmp_path)
     with pytest.raises(ProcessLookupError):
         os.kill(int(log.read_text()), 0)
+
+
+def test_the_training_curve_is_the_last_100_mean_at_each_fiftieth_of_the_budget():
+    table_runs = benchmark_module("table_runs")
+    # 200 episodes ending at steps 30, 60, …, 6,000 with returns 1, 2, …, 200; budget 5,000:
+    # points at 100, 200, …, 5,000. At 100 three episodes have ended: mean(1, 2, 3) = 2. At
+    # 5,000, 166 (30 × 166 = 4,980): the last 100 are 67 … 166, mean 116.5.
+    episodes = {"step": np.arange(1, 201) * 30, "return": np.arange(1, 201, dtype=np.float64)}
+    curve = table_runs.training_curve(episodes, 5_000)
+    assert len(curve) == 50 and curve[0] == [100, 2.0] and curve[-1] == [5_000, 116.5]
+    # No point before the first episode ends: budget 1,000 (points every 20), one at 250.
+    late = {"step": np.array([250]), "return": np.array([7.0])}
+    assert table_runs.training_curve(late, 1_000)[:2] == [[260, 7.0], [280, 7.0]]
+    assert len(table_runs.training_curve(late, 1_000)) == 38
+
+
+def test_a_runs_own_flags_name_it():
+    table_runs = benchmark_module("table_runs")
+    assert table_runs.run_name("Hopper-v5", 0, 3_000_000) == "Hopper-v5__seed0__3000000"
+    assert (
+        table_runs.run_name("MinAtar/Breakout-v1", 2, 5_000_000, ("--learning_rate=0.002",))
+        == "MinAtar/Breakout-v1__learning_rate=0.002__seed2__5000000"
+    )
+
+
+def _minatar_entry(env, seed, last_100, learning_rate=0.001, train_flags=None):
+    entry = {
+        "env": env, "seed": seed, "total_steps": 5_000_000, "steps": 5_000_000,
+        "episodes": 1000, "last_100_mean": last_100, "final_sampled_mean": last_100 + 1,
+        "final_sampled_std": 1.0, "final_greedy_mean": last_100 - 1, "final_greedy_std": 2.0,
+        "wall_seconds": 2_500.0, "processes": 1, "config": {"learning_rate": learning_rate},
+        "evaluations": {"sampled": [[2_500_000, last_100], [5_000_000, last_100]], "greedy": []},
+        "training_curve": [[2_500_000, last_100 / 2], [5_000_000, last_100]],
+    }  # fmt: skip
+    if train_flags:
+        entry["train_flags"] = train_flags
+    return entry
+
+
+def test_the_minatar_report_against_hand_computed_numbers(tmp_path):
+    report = benchmark_module("minatar_report")
+    breakout, freeway = "MinAtar/Breakout-v1", "MinAtar/Freeway-v1"
+    fast = ["--learning_rate=0.002"]
+    results = {
+        "a": _minatar_entry(breakout, 0, 6.0),
+        "b": _minatar_entry(breakout, 1, 10.0),
+        "c": _minatar_entry(breakout, 0, 12.0, 0.002, fast),
+        "d": _minatar_entry(breakout, 1, 16.0, 0.002, fast),
+        "e": _minatar_entry(breakout, 0, 99.0, 0.001, ["--batch_episodes=8"]),  # not the sweep
+        "f": _minatar_entry(freeway, 0, 9.0),
+    }
+    # The table: runs without flags of their own. Breakout (6 + 10) / 2 = 8 ± 2, below DQN's
+    # 10, above DQN without replay's 4; Freeway 9 ± 0, above 8.5, below 50.
+    table = report.summary_table(results)
+    assert "| Breakout-v1 | 8.0 ± 2.0 | 10 | 4 | 17.5 | 9.0 ± 2.0 | 7.0 ± 2.0 | 2 |" in table
+    assert "| Freeway-v1 | 9.0 ± 0.0 | 50 | 8.5 | 47 | 10.0 ± 0.0 | 8.0 ± 0.0 | 1 |" in table
+    assert "| Asterix-v1 | — | 17 | 5.5 | 19 | — | — | 0 |" in table
+    assert report.goals(results) == (
+        "0 of 2 at or above DQN; 2 of 2 at or above DQN without replay"
+    )
+    # The sweep: Breakout's step sizes 0.001 (the defaults' runs) and 0.002 (12 and 16: 14 ±
+    # 2); the run with another flag is in neither. Freeway ran one step size: no sweep.
+    sweep = report.sweep([r for r in results.values() if r["env"] == breakout])
+    assert {alpha: [r["seed"] for r in runs] for alpha, runs in sweep.items()} == {
+        0.001: [0, 1],
+        0.002: [0, 1],
+    }
+    assert report.sweep([results["f"]]) == {}
+    figures = report.plots(results)
+    assert sorted(figures) == ["Breakout-v1", "Freeway-v1", "sweep Breakout-v1"]
+    for name, draw in figures.items():
+        draw(tmp_path / f"{name}.png")
+        assert (tmp_path / f"{name}.png").read_bytes().startswith(b"\x89PNG")
+    text = report.markdown(results, {}, [], {name: f"{name}.png" for name in figures})
+    assert "| Breakout-v1 | 0.002 | 14.0 ± 2.0 | 15.0 ± 2.0 | 2 |" in text
+    assert "| Breakout-v1 | 8.0 ± 2.0 | 10 | 4 | 17.5 | 9.0 ± 2.0 | 7.0 ± 2.0 | 2 | 2,000 |" in text
+    assert "![sweep Breakout-v1](sweep Breakout-v1.png)" in text
+
+
+def test_the_minatar_table_runs_a_game_with_flags_of_its_own(tmp_path):
+    done = run_script(
+        "table.py",
+        "--table=minatar",
+        "--envs=MinAtar/Breakout-v1",
+        "--seeds=0",
+        "--total_steps=2000",
+        "--eval_every=1000",
+        "--greedy_eval_every=1000",
+        "--eval_episodes=1",
+        "--final_episodes=1",
+        "--train_flag=--batch_episodes=2",
+        f"--runs_dir={tmp_path / 'runs'}",
+        f"--results={tmp_path / 'minatar.json'}",
+        f"--markdown={tmp_path / 'minatar.md'}",
+        f"--curves_dir={tmp_path / 'figures'}",
+        "--wait_while=",
+        "--readme=",
+        cwd=tmp_path,
+        folder="benchmarks",
+    )
+    assert done.returncode == 0, done.stderr
+    name = "MinAtar/Breakout-v1__batch_episodes=2__seed0__2000"
+    assert f"{name}: training" in done.stdout
+    run = json.loads((tmp_path / "minatar.json").read_text())["runs"][name]
+    assert run["train_flags"] == ["--batch_episodes=2"] and run["config"]["batch_episodes"] == 2
+    assert run["training_curve"][-1] == [2000, run["last_100_mean"]]
+    assert (tmp_path / "runs" / name / "policy.keras").exists()
+    # A run with flags of its own is not in the table (whose rows are the defaults' runs).
+    assert "| Breakout-v1 | — | 10 | 4 | 17.5 | — | — | 0 |" in done.stdout
+    assert name in (tmp_path / "minatar.md").read_text()
+
+
+def test_a_train_flag_that_is_not_a_flag_is_refused(tmp_path):
+    done = run_script(
+        "table.py", "--table=minatar", "--train_flag=rm -rf", f"--runs_dir={tmp_path}",
+        "--results=x.json", "--markdown=x.md", "--readme=", cwd=tmp_path, folder="benchmarks",
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: --train_flag: must be a --name=value flag")
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,275 @@
+"""The MinAtar table's report: REINFORCE on the five MinAtar games beside the MinAtar
+paper's agents, and the step-size sensitivity of the games swept.
+
+The anchors are the MinAtar repository's learning curves (Young & Tian 2019; 5M frames,
+sticky actions 0.1, 30 seeds), read off its plots: the mean return of training episodes near
+the end. Ours is the same statistic: the mean return of the last 100 training episodes at
+the budget (MinAtar has no frame skip, so its frames are our env steps; sticky actions 0.1
+are MinAtar's own default), mean ± std over seeds. Beside it, the final saved policy's
+closing evaluation, sampled and greedy (mean ± std over seeds), steps per second and wall
+minutes per run.
+
+The sweep: runs given `--train_flag=--learning_rate=α` group by α with the table's runs at
+the default α; per α, the last-100 mean at the budget, mean ± std over seeds, as MinAtar's
+sensitivity figure plots it against the step size.
+"""
+
+import numpy as np
+from table_report import (
+    aligned,
+    by_env,
+    config_flags,
+    mean_curve,
+    mean_std,
+    minutes,
+    plot_curves,
+    row,
+)
+
+from reinforce_tf.config import EVAL_MODES
+
+AGENTS = ("DQN", "DQN without replay", "AC(λ)")
+ANCHORS = {
+    "MinAtar/Asterix-v1": (17.0, 5.5, 19.0),
+    "MinAtar/Breakout-v1": (10.0, 4.0, 17.5),
+    "MinAtar/Freeway-v1": (50.0, 8.5, 47.0),
+    "MinAtar/Seaquest-v1": (20.0, 0.4, 15.0),
+    "MinAtar/SpaceInvaders-v1": (43.0, 13.0, 185.0),
+}
+TASKS = ROWS = tuple(ANCHORS)
+DEFAULTS = {
+    "total_steps": 5_000_000,
+    "seeds": (0, 1, 2),
+    "eval_every": 250_000,
+    "greedy_eval_every": 1_000_000,
+    "eval_episodes": 10,
+}
+README_START, README_END = "<!-- minatar:start -->", "<!-- minatar:end -->"
+_STEP_SIZE_FLAG = "--learning_rate="
+
+
+def _is_sweep(run: dict) -> bool:
+    return bool(run.get("train_flags"))
+
+
+def table_runs(results: dict) -> dict[str, list[dict]]:
+    """The runs with the package's per-env defaults (no flags of their own), by env."""
+    return by_env({name: r for name, r in results.items() if not _is_sweep(r)})
+
+
+def sweep(runs: list[dict]) -> dict[float, list[dict]]:
+    """One env's runs by step size: the runs with defaults and those whose own flags are a
+    step size alone; {} when fewer than two step sizes were run."""
+    groups: dict[float, list[dict]] = {}
+    for r in runs:
+        flags = r.get("train_flags") or []
+        if all(flag.startswith(_STEP_SIZE_FLAG) for flag in flags):
+            groups.setdefault(float(r["config"]["learning_rate"]), []).append(r)
+    return dict(sorted(groups.items())) if len(groups) > 1 else {}
+
+
+def _steps_per_second(runs: list[dict]) -> str:
+    if not runs:
+        return "—"
+    return f"{np.mean([r['steps'] / r['wall_seconds'] for r in runs]):,.0f}"
+
+
+def _row(env: str, runs: list[dict]) -> list[str]:
+    """Per game: last 100, the three anchors, the final policy sampled and greedy, seeds."""
+    return [
+        env.removeprefix("MinAtar/"),
+        mean_std([r["last_100_mean"] for r in runs]),
+        *(f"{value:g}" for value in ANCHORS[env]),
+        mean_std([r["final_sampled_mean"] for r in runs]),
+        mean_std([r["final_greedy_mean"] for r in runs]),
+        str(len(runs)),
+    ]
+
+
+_HEADER = (
+    "| game | ours: last 100 training episodes | DQN | DQN without replay | AC(λ) | ours: "
+    "final policy, sampled | ours: final policy, greedy | seeds |"
+)
+
+
+def summary_table(results: dict) -> str:
+    """The short table (README): per game, our last-100 mean beside the anchors."""
+    groups = table_runs(results)
+    rows = [_HEADER, "| --- " * 8 + "|"]
+    rows += [row(_row(env, groups.get(env, []))) for env in ROWS]
+    return "\n".join(rows) + "\n"
+
+
+def goals(results: dict) -> str:
+    """How many games (with runs) reach each anchor."""
+    groups = table_runs(results)
+    ours = {
+        env: np.mean([r["last_100_mean"] for r in groups[env]]) for env in ROWS if env in groups
+    }
+    counts = [
+        f"{sum(ours[env] >= ANCHORS[env][i] for env in ours)} of {len(ours)} at or above {agent}"
+        for i, agent in enumerate(AGENTS[:2])
+    ]
+    return "; ".join(counts) if ours else "no game run yet"
+
+
+def markdown(results: dict, machine: dict, commands: list[str], curves: dict[str, str]) -> str:
+    """docs/minatar.md: the table, the sweep, the per-seed runs, curves, commands, machine."""
+    groups = table_runs(results)
+    lines = [
+        "# MinAtar: REINFORCE on the five games, beside the MinAtar paper's agents",
+        "",
+        "Written by `benchmarks/table.py --table=minatar` from its results JSON",
+        "(`minatar.json`); rerun it to update. Each run is `scripts/train.py` with the game's",
+        "defaults (`ENV_DEFAULTS`) for 5M steps, no early stop. **Last 100**: the mean return",
+        "of the last 100 training episodes at the budget (sampled actions), mean ± std over",
+        "seeds: the statistic of the MinAtar repository's learning curves, whose values at 5M",
+        "frames (30 seeds, sticky actions 0.1, read off its plots) are the anchors. MinAtar has",
+        "no frame skip, so frames are env steps; sticky actions 0.1 are its default, and ours.",
+        "**Final policy**: the saved policy after the last update, 10 episodes each way.",
+        "",
+        f"Goals: every game above DQN without replay, 3 of 5 at or above DQN. Now: {goals(results)}.",
+        "",
+        "| " + " | ".join(_HEADER.strip("| ").split(" | ")) + " | steps/s | minutes per run |",
+        "| --- " * 10 + "|",
+    ]
+    for env in ROWS:
+        runs = groups.get(env, [])
+        lines.append(row([*_row(env, runs), _steps_per_second(runs), minutes(runs)]))
+    swept = {env: sweep(runs) for env, runs in by_env(results).items()}
+    swept = {env: groups_ for env, groups_ in swept.items() if groups_}
+    if swept:
+        lines += [
+            "",
+            "## Step-size sensitivity",
+            "",
+            "The last-100 mean at the budget against the step size (Adam's α), mean ± std over",
+            "seeds, as in MinAtar's sensitivity figure; the default α is the table's runs.",
+            "",
+            "| game | step size | last 100 | final policy, sampled | seeds |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for env, by_alpha in swept.items():
+            for alpha, runs in by_alpha.items():
+                cells = [
+                    env.removeprefix("MinAtar/"),
+                    f"{alpha:g}",
+                    mean_std([r["last_100_mean"] for r in runs]),
+                    mean_std([r["final_sampled_mean"] for r in runs]),
+                    str(len(runs)),
+                ]
+                lines.append(row(cells))
+        lines += ["", *(f"![{key}]({curves[key]})" for key in curves if key.startswith("sweep"))]
+    lines += [
+        "",
+        "## Runs",
+        "",
+        (
+            "| run | steps | episodes | last 100 | final policy, sampled | final policy, greedy | "
+            "steps/s | wall minutes (processes) |"
+        ),
+        "| --- " * 8 + "|",
+    ]
+    for name, r in sorted(results.items()):
+        finals = [
+            f"{r[f'final_{mode}_mean']:,.1f} ± {r[f'final_{mode}_std']:,.1f}" for mode in EVAL_MODES
+        ]
+        lines.append(
+            row(
+                [
+                    name,
+                    f"{r['steps']:,}",
+                    f"{r['episodes']:,}",
+                    f"{r['last_100_mean']:,.2f}",
+                    *finals,
+                    f"{r['steps'] / r['wall_seconds']:,.0f}",
+                    f"{r['wall_seconds'] / 60:.1f} ({r['processes']})",
+                ]
+            )
+        )
+    lines += ["", "## Configs", ""]
+    for env, runs in by_env(results).items():
+        configs = sorted({config_flags(r["config"]) for r in runs})
+        lines.append(f"- {env}: " + "; ".join(f"`{c}`" for c in configs))
+    learning = [key for key in curves if not key.startswith("sweep")]
+    if learning:
+        lines += [
+            "",
+            "## Learning curves",
+            "",
+            "The mean return of the last 100 training episodes against env steps (the mean over",
+            "seeds, its band ± one std over seeds), the sampled evaluations' mean, and the",
+            "anchors at 5M.",
+            "",
+            *(f"![{key}]({curves[key]})" for key in learning),
+        ]
+    lines += ["", "## Commands", "", "```", *commands, "```", "", "## Machine", ""]
+    lines += [f"- {key}: {value}" for key, value in machine.items()]
+    return "\n".join(lines) + "\n"
+
+
+def plots(results: dict) -> dict:
+    """The figures, by name: per game with table runs its learning curve, per game swept its
+    sensitivity curve; each value writes its PNG to a path."""
+    figures = {}
+    for env, runs in table_runs(results).items():
+        if aligned([r["training_curve"] for r in runs]) is not None:
+            figures[env.removeprefix("MinAtar/")] = lambda path, env=env, runs=runs: _learning(
+                env, runs, path
+            )
+    for env, runs in by_env(results).items():
+        if sweep(runs):
+            figures[f"sweep {env.removeprefix('MinAtar/')}"] = lambda path, env=env, runs=runs: (
+                _sensitivity(env, sweep(runs), path)
+            )
+    return figures
+
+
+def _learning(env: str, runs: list[dict], path) -> None:
+    seeds = f"{len(runs)} seed{'s' * (len(runs) > 1)}"
+    curves = [
+        (
+            f"last 100 training episodes, mean of {seeds}",
+            aligned([r["training_curve"] for r in runs]),
+            True,
+        )
+    ]
+    sampled = mean_curve(runs, "sampled")
+    if sampled is not None:
+        curves.append((f"sampled evaluations, mean of {seeds}", sampled, False))
+    anchors = [(value, agent) for agent, value in zip(AGENTS, ANCHORS.get(env, ()))]
+    plot_curves(env, curves, anchors, "mean return", path)
+
+
+def _sensitivity(env: str, by_alpha: dict[float, list[dict]], path) -> None:
+    """The last-100 mean at the budget (mean ± std over seeds, error bars) against α on a
+    log₂ axis, with the anchors."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    alphas = list(by_alpha)
+    values = [[r["last_100_mean"] for r in runs] for runs in by_alpha.values()]
+    figure, ax = plt.subplots(figsize=(6, 3.8))
+    ax.errorbar(
+        alphas,
+        [np.mean(v) for v in values],
+        yerr=[np.std(v) for v in values],
+        marker="o",
+        capsize=3,
+        label="REINFORCE, last 100 at the budget",
+    )
+    for (value, agent), style in zip(zip(ANCHORS.get(env, ()), AGENTS), (":", "-.", "--")):
+        ax.axhline(value, color="gray", linestyle=style, linewidth=1, label=agent)
+    ax.set_xscale("log", base=2)
+    ax.set_title(f"{env}: step-size sensitivity")
+    ax.set_xlabel("step size α (Adam)")
+    ax.set_ylabel("mean return")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    figure.tight_layout()
+    try:
+        figure.savefig(path, dpi=80, format="png")
+    finally:
+        plt.close(figure)
