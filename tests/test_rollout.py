@@ -8,7 +8,12 @@ import pytest
 
 from reinforce_tf.policy import build_policy, make_actor
 from reinforce_tf.training.envs import make_vector_env
-from reinforce_tf.training.rollout import RolloutCollector, buffer_bytes, collection_rows
+from reinforce_tf.training.rollout import (
+    RolloutCollector,
+    _episode_sums,
+    buffer_bytes,
+    collection_rows,
+)
 
 
 class CountingEnv(gym.Env):
@@ -295,3 +300,17 @@ class FramesEnv(gym.Env):
     def step(self, action):
         self.t += 1
         return np.full((3, 3, 1), 10 * self.t, np.uint8), 1.0, False, self.t == 3, {}
+
+
+def test_episode_returns_are_summed_per_episode_not_as_differences_of_running_totals():
+    # Env 0: an episode with rewards 1e17, 1 (return 1e17 + 1 = 1e17 in float64), then one
+    # with 0.1, 0.2: its return is 0.1 + 0.2, whatever came before (a difference of running
+    # totals gives 0.0). Env 1: one episode of 5, 7, then an unfinished step (no return).
+    # Returns come ordered by end step, then env: env 0's first (t = 1), env 1's (t = 1),
+    # env 0's second (t = 3); time steps count within each episode.
+    valid = np.array([[1, 1], [1, 1], [1, 1], [1, 0]], bool)
+    ends = np.array([[0, 0], [1, 1], [0, 0], [1, 0]], bool)
+    rewards = np.array([[1e17, 5.0], [1.0, 7.0], [0.1, 3.0], [0.2, 0.0]])
+    time_steps, returns = _episode_sums(valid, ends, rewards)
+    assert returns.tolist() == [1e17 + 1.0, 12.0, 0.1 + 0.2]
+    assert time_steps.tolist() == [[0, 0], [1, 1], [0, 0], [1, 0]]

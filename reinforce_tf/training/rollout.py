@@ -269,28 +269,39 @@ class _Buffers:
             valid=valid.copy(),
             time_steps=time_steps,
             # Row-major indexing orders episodes by end step, then env.
-            episode_returns=returns[ends],
+            episode_returns=returns,
             episode_lengths=time_steps[ends].astype(np.int64) + 1,
         )
 
 
 def _episode_sums(valid: np.ndarray, ends: np.ndarray, rewards: np.ndarray):
-    """([T, B] int32 t within the episode at each counted step, [T, B] float64 the sum of its
-    episode's rewards up to and including that step); both 0 off counted steps.
+    """([T, B] int32 t within the episode at each counted step, 0 off counted steps;
+    [E] float64 the undiscounted return of each finished episode, ordered by end step then
+    env, as `ends[ends]` is).
 
-    Per env, running totals over the counted steps less their values at the env's previous
-    episode end: `valid`, `ends` [T, B] bool, `rewards` [T, B] float64.
+    `valid`, `ends` [T, B] bool, `rewards` [T, B] float64. Time steps are running counts
+    over each env's counted steps less their value at the env's previous episode end
+    (integers: exact). Returns are summed episode by episode (`np.add.reduceat` over the
+    counted rewards in env-major order), never as differences of running totals, which
+    would lose a small episode's return after one with huge rewards.
     """
     if len(valid) == 0:
-        return np.zeros(valid.shape, np.int32), np.zeros(valid.shape)
+        return np.zeros(valid.shape, np.int32), np.zeros(0)
     rows = np.arange(len(valid))[:, None]  # [T, 1]
     last_end = np.maximum.accumulate(np.where(ends, rows, -1), axis=0)  # [T, B]: at or before t
     previous = np.vstack([np.full((1, valid.shape[1]), -1), last_end[:-1]])  # [T, B]: before t
-
-    def since_previous(totals: np.ndarray) -> np.ndarray:
-        at_previous = np.take_along_axis(totals, np.maximum(previous, 0), axis=0)
-        return totals - np.where(previous >= 0, at_previous, 0)
-
-    time_steps = since_previous(np.cumsum(valid, axis=0, dtype=np.int64)) - 1
-    returns = since_previous(np.cumsum(np.where(valid, rewards, 0.0), axis=0))
-    return np.where(valid, time_steps, 0).astype(np.int32), np.where(valid, returns, 0.0)
+    counts = np.cumsum(valid, axis=0, dtype=np.int64)
+    at_previous = np.take_along_axis(counts, np.maximum(previous, 0), axis=0)
+    time_steps = counts - np.where(previous >= 0, at_previous, 0) - 1
+    # Episodes in env-major order: each env's counted steps in time order, cut after each end.
+    counted = np.flatnonzero(valid.T)  # [N] positions b·T + t
+    if len(counted) == 0:
+        return np.zeros(valid.shape, np.int32), np.zeros(0)
+    env = counted // len(valid)
+    finished = ends.T.ravel()[counted]  # [N]
+    starts = np.flatnonzero(np.r_[True, finished[:-1] | (env[1:] != env[:-1])])
+    sums = np.add.reduceat(rewards.T.ravel()[counted], starts)  # [episodes, even unfinished]
+    last = np.r_[starts[1:], len(counted)] - 1
+    done = finished[last]
+    order = np.lexsort((env[last][done], counted[last][done] % len(valid)))  # by t, then env
+    return np.where(valid, time_steps, 0).astype(np.int32), sums[done][order]
