@@ -1,4 +1,4 @@
-"""The optional features and the extra of `pip install "reinforce_tf[<extra>]"` that brings
+"""The optional features and the extra of `pip install ".[<extra>]"` (in the checkout) that brings
 each. The core install (tensorflow, gymnasium, numpy, absl-py, tensorboard) trains and plays
 classic-control envs; a feature whose packages are missing fails before anything is written,
 in one line that names its extra (`missing`).
@@ -16,7 +16,7 @@ EXTRAS = ("mujoco", "atari", "minatar", "ray", "export", "video", "plot")
 
 def missing(what: str, extra: str, field: str | None = None) -> InputError:
     """The error for a feature whose extra is not installed, e.g. with `what` "needs Ray"
-    and field "workers": `--workers: needs Ray: pip install "reinforce_tf[ray]"`.
+    and field "workers": `--workers: needs Ray: pip install ".[ray]" in the reinforce_tf checkout`.
 
     Args:
         what: "needs <packages>", completed by the rest of the sentence.
@@ -25,4 +25,5 @@ def missing(what: str, extra: str, field: str | None = None) -> InputError:
     """
     if extra not in EXTRAS:
         raise ValueError(f"no extra {extra!r}")
-    return InputError(f'{what}: pip install "reinforce_tf[{extra}]"', field=field)
+    # Not "reinforce_tf[extra]": that asks the package index, where the name is not ours.
+    return InputError(f'{what}: pip install ".[{extra}]" in the reinforce_tf checkout', field=field)

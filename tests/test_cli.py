@@ -130,3 +130,18 @@ def test_ctrl_c_while_starting_is_one_line(tmp_path):
     assert process.returncode == 130
     assert err.strip() == "interrupted while starting; nothing was written"
     assert out == "" and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "argv0, command",
+    [
+        ("/venv/bin/reinforce-tf-train", "reinforce-tf-train"),  # the console script
+        (str(REPO / "reinforce_tf" / "cli" / "train.py"), "python -m reinforce_tf.cli.train"),
+        ("scripts/train.py", "python scripts/train.py"),  # as typed in a checkout
+    ],
+)
+def test_advice_repeats_the_command_the_user_ran(monkeypatch, argv0, command):
+    from reinforce_tf.cli import common
+
+    monkeypatch.setattr(sys, "argv", [argv0, "--resume"])
+    assert common.invoked_as() == command

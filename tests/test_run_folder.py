@@ -140,8 +140,8 @@ def test_sigint_stops_cleanly_with_checkpoint_and_policy(script, tmp_path):
     steps = int(lines[-2].split("interrupted at step ")[1].split(";")[0].replace(",", ""))
     assert lines[-2].endswith("policy saved to policy.keras")
     assert lines[-1] == (
-        f"checkpoint {run}/checkpoints/ckpt-{steps}; continue with: python scripts/train.py "
-        f"--resume --logdir={run}"
+        f"checkpoint {run}/checkpoints/ckpt-{steps}; continue with: python "
+        f"{REPO / 'scripts' / 'train.py'} --resume --logdir={run}"
     )
     assert max(checkpoint_steps(run)) == steps
     assert read_episodes(run / "episodes.csv")["step"][-1] == steps

@@ -276,7 +276,10 @@ def test_without_ray_workers_are_refused_in_one_line(script, tmp_path, monkeypat
     (tmp_path / "work").mkdir()
     done = script("train.py", "--workers=2", cwd=tmp_path / "work")
     assert done.returncode == 2
-    assert done.stderr.strip() == 'error: --workers: needs Ray: pip install "reinforce_tf[ray]"'
+    assert (
+        done.stderr.strip()
+        == 'error: --workers: needs Ray: pip install ".[ray]" in the reinforce_tf checkout'
+    )
     assert list((tmp_path / "work").iterdir()) == []  # nothing written
 
 

@@ -90,6 +90,18 @@ def pyplot():
     return matplotlib.pyplot
 
 
+def invoked_as() -> str:
+    """The command the user ran this tool with, to repeat in advice: the console script
+    ("reinforce-tf-train"), "python -m reinforce_tf.cli.train", or "python scripts/train.py"
+    (as typed)."""
+    script = sys.argv[0]
+    if not script.endswith(".py"):
+        return os.path.basename(script)
+    if os.path.dirname(os.path.abspath(script)) == os.path.dirname(os.path.abspath(__file__)):
+        return f"python -m reinforce_tf.cli.{os.path.basename(script)[:-3]}"
+    return f"python {script}"
+
+
 def fail(message: str) -> None:
     """Prints `message` as one line on stderr and exits with status 2."""
     print(f"error: {message}", file=sys.stderr)

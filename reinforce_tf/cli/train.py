@@ -75,7 +75,7 @@ def main(argv: list[str]) -> None:
         print(f"interrupted at step {result.steps:,}; policy saved to {result.save_path}")
         if result.logdir is not None:
             print(
-                f"checkpoint {result.checkpoint}; continue with: python scripts/train.py "
+                f"checkpoint {result.checkpoint}; continue with: {common.invoked_as()} "
                 f"--resume --logdir={result.logdir}{_module_env()}"
             )
         sys.exit(common.INTERRUPTED)
