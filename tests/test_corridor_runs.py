@@ -78,3 +78,19 @@ def test_reproduce_script_writes_csv_and_plot(script, tmp_path):
     bad = script("reproduce_sutton_barto.py", f"--output_dir={tmp_path / 'missing'}", cwd=tmp_path)
     assert bad.returncode == 2
     assert len(bad.stderr.strip().splitlines()) == 1 and "--output_dir" in bad.stderr
+
+
+def test_reproduce_script_refuses_an_output_it_cannot_write_before_the_runs(script, tmp_path):
+    # A folder where the CSV would go: refused at once (no runs, no traceback), nothing
+    # written; before, the runs went first and the write ended in a traceback.
+    (tmp_path / "sutton_barto.csv").mkdir()
+    done = script(
+        "reproduce_sutton_barto.py", "--runs=1", "--episodes=2", f"--output_dir={tmp_path}",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == (
+        f"error: --output_dir: '{tmp_path}/sutton_barto.csv' is a folder; give a file name "
+        'ending in ".csv"\n'
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sutton_barto.csv"]

@@ -19,9 +19,10 @@ from reinforce_tf.cli import common  # first: it imports TensorFlow quietly
 import numpy as np
 from absl import app, flags
 
+from reinforce_tf.errors import error_reason
 from reinforce_tf.exact.corridor_runs import CorridorRuns
 from reinforce_tf.exact.short_corridor import OPTIMAL_VALUE
-from reinforce_tf.training.saving import written_atomically
+from reinforce_tf.training.saving import check_output_file, written_atomically
 
 _RUNS = flags.DEFINE_integer("runs", 100, "Independent runs averaged per curve (>= 1).")
 _EPISODES = flags.DEFINE_integer("episodes", 1000, "Episodes per run (>= 1).")
@@ -56,6 +57,10 @@ def _reproduce() -> None:
         raise common.InputError(f"must be an integer >= 0; got {seed}", field="seed")
     if not os.path.isdir(output_dir):
         raise common.InputError(f"{output_dir!r} is not an existing directory", field="output_dir")
+    csv_path = os.path.join(output_dir, "sutton_barto.csv")
+    png_path = os.path.join(output_dir, "sutton_barto.png")
+    for path, suffix in ((csv_path, ".csv"), (png_path, ".png")):
+        check_output_file(path, "output_dir", suffix)  # before the runs, not after
     common.pyplot()  # before the runs: the figure needs matplotlib
     curves = {}
     for column, label, step_size, baseline_step_size in CURVES:
@@ -75,10 +80,13 @@ def _reproduce() -> None:
             f"  {label:<36} {last:8.2f}  (v* {last - OPTIMAL_VALUE:+.2f});  "
             f"within {WITHIN} of v*: {when}"
         )
-    csv_path = os.path.join(output_dir, "sutton_barto.csv")
-    png_path = os.path.join(output_dir, "sutton_barto.png")
-    _write_csv(csv_path, curves)
-    _write_plot(png_path, curves, runs)
+    for path, write in ((csv_path, _write_csv), (png_path, _write_plot)):
+        try:
+            write(path, curves, runs)
+        except OSError as error:  # e.g. the disk is full; an old file keeps its bytes
+            raise common.InputError(
+                f"could not write {path!r}: {error_reason(error)}", field="output_dir"
+            ) from None
     print(f"wrote {csv_path} and {png_path}")
 
 
@@ -104,7 +112,7 @@ def _first_within(curve: np.ndarray) -> int | None:
     return int(hits[0]) + WINDOW if hits.size else None
 
 
-def _write_csv(path: str, curves: dict[str, np.ndarray]) -> None:
+def _write_csv(path: str, curves: dict[str, np.ndarray], runs: int) -> None:
     columns = list(curves)
     table = np.column_stack([np.arange(1, len(curves[columns[0]]) + 1), *curves.values()])
     with written_atomically(path) as temporary:
@@ -137,9 +145,11 @@ def _write_plot(path: str, curves: dict[str, np.ndarray], runs: int) -> None:
         axes.legend(loc="lower right")
     left.set_ylabel("total reward on episode (mean over runs)")
     figure.tight_layout()
-    with written_atomically(path) as temporary:
-        figure.savefig(temporary, format="png", dpi=120)
-    plt.close(figure)
+    try:
+        with written_atomically(path) as temporary:
+            figure.savefig(temporary, format="png", dpi=120)
+    finally:
+        plt.close(figure)
 
 
 def run() -> None:
