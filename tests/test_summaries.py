@@ -1,5 +1,6 @@
 """TensorBoard event files and episodes.csv of a run, read back."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -10,7 +11,7 @@ from tensorflow.core.util import event_pb2
 from reinforce_tf import TrainConfig, evaluate, load_policy, train
 from reinforce_tf.training.episode_log import read_episodes, read_evaluations
 from reinforce_tf.training.loop import EVAL_SEED_OFFSET
-from reinforce_tf.training.saving import load_metadata
+from reinforce_tf.training.saving import load_metadata, save_policy
 from reinforce_tf.training.summaries import Summaries
 
 
@@ -104,3 +105,37 @@ def test_update_metrics_map_to_their_groups(tmp_path):
         "stats/grad_norm": (7, 3.0),
         "charts/steps_per_second": (7, 100.0),
     }
+
+
+def _evaluated(tmp_path, **fields):
+    return TrainConfig(
+        total_steps=3_000,
+        eval_every=1_000,
+        eval_episodes=2,
+        logdir=str(tmp_path / "run"),
+        save_path=str(tmp_path / "p.keras"),
+        **fields,
+    )
+
+
+def test_best_by_greedy_keeps_the_best_greedy_evaluation(tmp_path):
+    train(_evaluated(tmp_path, greedy_eval_every=1_000, best_by="greedy"), progress=None)
+    logged = read_evaluations(tmp_path / "run" / "evaluations.csv")
+    greedy = logged["mean"][logged["mode"] == "greedy"]
+    assert len(greedy) == 2  # after the updates that passed 1,000 and 2,000 steps
+    note = load_metadata(tmp_path / "best.keras")
+    assert note["eval_mode"] == "greedy" and note["eval_return"] == pytest.approx(greedy.max())
+
+
+def test_a_resume_keeps_a_better_best_written_after_its_checkpoint(tmp_path):
+    # The first process evaluates nothing (its checkpoint's best is -inf); best.keras then
+    # holds a best its checkpoint does not know (as when a process is killed after writing
+    # best.keras and before its next checkpoint). No evaluation of the resumed run beats it.
+    config = _evaluated(tmp_path)
+    train(dataclasses.replace(config, total_steps=1_000, eval_every=100_000), progress=None)
+    planted = {"eval_return": 1e9, "eval_mode": "sampled", "step": 1_000}
+    save_policy(load_policy(tmp_path / "p.keras"), tmp_path / "best.keras", planted)
+    train(dataclasses.replace(config, resume=True), progress=None)
+    logged = read_evaluations(tmp_path / "run" / "evaluations.csv")
+    assert len(logged["mean"]) >= 2  # the resumed run evaluated
+    assert load_metadata(tmp_path / "best.keras") == planted

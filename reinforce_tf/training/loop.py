@@ -55,7 +55,7 @@ from reinforce_tf.training.memory import (
 )
 from reinforce_tf.training.rollout import Rollout, RolloutCollector
 from reinforce_tf.training.run_folder import check_run_folder, config_as_json, open_run_folder
-from reinforce_tf.training.saving import check_output_paths, save_policy
+from reinforce_tf.training.saving import check_output_paths, load_metadata, save_policy
 from reinforce_tf.training.summaries import Summaries
 from reinforce_tf.training.workers import WorkerPool
 
@@ -178,6 +178,8 @@ def env_seed(seed: int, steps: int) -> int:
 
 def _loop(config, agent, new_collector, files, metadata, progress, stop) -> TrainResult:
     counters = files.restore() if config.resume else Counters()
+    if config.resume:
+        counters.best_eval = max(counters.best_eval, _saved_best(config))
     counters.recent = collections.deque(counters.recent, maxlen=SOLVED_WINDOW)
     returns = list(files.returns())
     target = target_return(config)
@@ -356,6 +358,20 @@ def _final_evaluation(config, agent, counters, files) -> dict[str, np.ndarray]:
             f"trained policy after env step {counters.steps:,}; the policy file was not "
             f"written; {files.kept()}"
         ) from error
+
+
+def _saved_best(config) -> float:
+    """The return recorded by `config.best_path`'s note when it is a best of the `best_by`
+    mode, else -inf. A resume starts from its checkpoint's best, but best.keras may have
+    been written after that checkpoint (or scored with other --eval_episodes): a later,
+    lower evaluation must not replace it."""
+    if not config.best_path.is_file():
+        return -math.inf
+    note = load_metadata(config.best_path)
+    value = note.get("eval_return")
+    if note.get("eval_mode") != config.best_by or type(value) not in (int, float):
+        return -math.inf
+    return float(value) if math.isfinite(value) else -math.inf
 
 
 def _evaluate(config, agent, before, counters, files, metadata, progress) -> None:
