@@ -22,8 +22,10 @@ from table_report import (
     mean_curve,
     mean_std,
     minutes,
+    new_figure,
     plot_curves,
     row,
+    save_figure,
 )
 
 from reinforce_tf.config import EVAL_MODES
@@ -244,32 +246,17 @@ def _learning(env: str, runs: list[dict], path) -> None:
 def _sensitivity(env: str, by_alpha: dict[float, list[dict]], path) -> None:
     """The last-100 mean at the budget (mean ± std over seeds, error bars) against α on a
     log₂ axis, with the anchors."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    alphas = list(by_alpha)
     values = [[r["last_100_mean"] for r in runs] for runs in by_alpha.values()]
-    figure, ax = plt.subplots(figsize=(6, 3.8))
+    figure, ax = new_figure()
     ax.errorbar(
-        alphas,
+        list(by_alpha),
         [np.mean(v) for v in values],
         yerr=[np.std(v) for v in values],
         marker="o",
         capsize=3,
         label="REINFORCE, last 100 at the budget",
     )
-    for (value, agent), style in zip(zip(ANCHORS.get(env, ()), AGENTS), (":", "-.", "--")):
-        ax.axhline(value, color="gray", linestyle=style, linewidth=1, label=agent)
     ax.set_xscale("log", base=2)
-    ax.set_title(f"{env}: step-size sensitivity")
-    ax.set_xlabel("step size α (Adam)")
-    ax.set_ylabel("mean return")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
-    figure.tight_layout()
-    try:
-        figure.savefig(path, dpi=80, format="png")
-    finally:
-        plt.close(figure)
+    anchors = [(value, agent) for agent, value in zip(AGENTS, ANCHORS.get(env, ()))]
+    labels = (f"{env}: step-size sensitivity", "step size α (Adam)", "mean return")
+    save_figure(figure, ax, labels, anchors, path)

@@ -110,13 +110,9 @@ def plot_curves(title: str, curves: list[tuple[str, MeanCurve, bool]], lines, yl
     Raises:
         OSError: the file could not be written.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import matplotlib.ticker
 
-    figure, ax = plt.subplots(figsize=(6, 3.8))
+    figure, ax = new_figure()
     for index, (label, curve, band) in enumerate(curves):
         (line,) = ax.plot(curve.steps, curve.mean, "-" if index == 0 else "--", label=label)
         if band:
@@ -128,11 +124,34 @@ def plot_curves(title: str, curves: list[tuple[str, MeanCurve, bool]], lines, yl
                 color=line.get_color(),
                 linewidth=0,
             )
+    ax.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter(sep=""))
+    save_figure(figure, ax, (title, "env steps", ylabel), lines, path)
+
+
+def new_figure():
+    """A (figure, axes) of the reports' size, drawn without a display."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=(6, 3.8))
+
+
+def save_figure(figure, ax, labels: tuple[str, str, str], lines, path) -> None:
+    """Adds each (value, label) of `lines` as a gray horizontal line, the (title, x label, y
+    label), a grid and the legend, writes the PNG to `path` and closes the figure.
+
+    Raises:
+        OSError: the file could not be written.
+    """
+    import matplotlib.pyplot as plt
+
     for (value, label), style in zip(lines, (":", "-.", (0, (5, 1)), (0, (1, 3)))):
         ax.axhline(value, color="gray", linestyle=style, linewidth=1, label=label)
+    title, xlabel, ylabel = labels
     ax.set_title(title)
-    ax.set_xlabel("env steps")
-    ax.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter(sep=""))
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
