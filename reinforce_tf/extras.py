@@ -16,7 +16,8 @@ EXTRAS = ("mujoco", "atari", "minatar", "ray", "export", "video", "plot")
 
 def missing(what: str, extra: str, field: str | None = None) -> InputError:
     """The error for a feature whose extra is not installed, e.g. with `what` "needs Ray"
-    and field "workers": `--workers: needs Ray: pip install ".[ray]" in the reinforce_tf checkout`.
+    and field "workers": `--workers: needs Ray: install the extra reinforce_tf[ray] (in the
+    checkout: pip install ".[ray]")`.
 
     Args:
         what: "needs <packages>", completed by the rest of the sentence.
@@ -25,5 +26,9 @@ def missing(what: str, extra: str, field: str | None = None) -> InputError:
     """
     if extra not in EXTRAS:
         raise ValueError(f"no extra {extra!r}")
-    # Not "reinforce_tf[extra]": that asks the package index, where the name is not ours.
-    return InputError(f'{what}: pip install ".[{extra}]" in the reinforce_tf checkout', field=field)
+    # The command installs from the checkout: `pip install "reinforce_tf[extra]"` would ask
+    # the package index, where the name is not ours.
+    return InputError(
+        f'{what}: install the extra reinforce_tf[{extra}] (in the checkout: pip install ".[{extra}]")',
+        field=field,
+    )

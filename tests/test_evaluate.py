@@ -114,7 +114,7 @@ def test_video_without_moviepy_says_what_to_install(tmp_path, monkeypatch):
     with pytest.raises(InputError) as error:
         record_video(cartpole_policy(), "CartPole-v1", 1, tmp_path / "videos")
     assert str(error.value) == (
-        'video_dir: recording needs moviepy: pip install ".[video]" in the reinforce_tf checkout'
+        'video_dir: recording needs moviepy: install the extra reinforce_tf[video] (in the checkout: pip install ".[video]")'
     )
     assert list(tmp_path.iterdir()) == []
 

@@ -591,7 +591,7 @@ def test_files_that_are_not_policy_exports_are_refused_in_one_line(tmp_path, mon
     with pytest.raises(InputError) as error:
         load_any_policy(tmp_path / "identity.onnx")
     assert str(error.value) == (
-        'policy: playing ONNX exports needs onnxruntime: pip install ".[export]" in the reinforce_tf checkout'
+        'policy: playing ONNX exports needs onnxruntime: install the extra reinforce_tf[export] (in the checkout: pip install ".[export]")'
     )
 
 
@@ -605,7 +605,7 @@ def test_missing_converter_is_named_with_what_to_install(monkeypatch):
     with pytest.raises(InputError) as error:
         export_module.check_format("onnx")
     assert str(error.value) == (
-        'format: exporting to ONNX needs tf2onnx: pip install ".[export]" in the reinforce_tf checkout'
+        'format: exporting to ONNX needs tf2onnx: install the extra reinforce_tf[export] (in the checkout: pip install ".[export]")'
     )
 
 

@@ -15,7 +15,7 @@ def test_the_message_names_the_extra_and_the_flag():
     error = extras.missing("needs Ray", "ray", field="workers")
     assert (error.field, error.reason) == (
         "workers",
-        'needs Ray: pip install ".[ray]" in the reinforce_tf checkout',
+        'needs Ray: install the extra reinforce_tf[ray] (in the checkout: pip install ".[ray]")',
     )
     with pytest.raises(ValueError, match="no extra 'rays'"):
         extras.missing("needs Ray", "rays")
@@ -24,9 +24,9 @@ def test_the_message_names_the_extra_and_the_flag():
 @pytest.mark.parametrize(
     "env_id, hidden, reason",
     [
-        ("ALE/Pong-v5", "ale_py", """'ALE/Pong-v5' needs ale-py: pip install ".[atari]" in the reinforce_tf checkout"""),
-        ("MinAtar/Breakout-v1", "minatar", """'MinAtar/Breakout-v1' needs MinAtar: pip install ".[minatar]" in the reinforce_tf checkout"""),
-        ("HalfCheetah-v5", "mujoco", """'HalfCheetah-v5' needs MuJoCo: pip install ".[mujoco]" in the reinforce_tf checkout"""),
+        ("ALE/Pong-v5", "ale_py", """'ALE/Pong-v5' needs ale-py: install the extra reinforce_tf[atari] (in the checkout: pip install ".[atari]")"""),
+        ("MinAtar/Breakout-v1", "minatar", """'MinAtar/Breakout-v1' needs MinAtar: install the extra reinforce_tf[minatar] (in the checkout: pip install ".[minatar]")"""),
+        ("HalfCheetah-v5", "mujoco", """'HalfCheetah-v5' needs MuJoCo: install the extra reinforce_tf[mujoco] (in the checkout: pip install ".[mujoco]")"""),
     ],
 )  # fmt: skip
 def test_an_env_id_whose_extra_is_missing_names_it(monkeypatch, env_id, hidden, reason):
@@ -52,7 +52,7 @@ def test_plotting_without_matplotlib_names_the_plot_extra(script, tmp_path):
     done = script("plot.py", "run", "--out=curve.png", cwd=tmp_path, pythonpath=str(tmp_path))
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr == (
-        'error: plotting needs matplotlib: pip install ".[plot]" in the reinforce_tf checkout\n'
+        'error: plotting needs matplotlib: install the extra reinforce_tf[plot] (in the checkout: pip install ".[plot]")\n'
     )
     assert not (tmp_path / "curve.png").exists()
 
@@ -72,6 +72,6 @@ def test_video_without_moviepy_names_the_video_extra(script, tmp_path):
     done = script("evaluate.py", "--video_dir=videos", cwd=tmp_path, pythonpath=str(tmp_path))
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr == (
-        'error: --video_dir: recording needs moviepy: pip install ".[video]" in the reinforce_tf checkout\n'
+        'error: --video_dir: recording needs moviepy: install the extra reinforce_tf[video] (in the checkout: pip install ".[video]")\n'
     )
     assert not (tmp_path / "videos").exists()

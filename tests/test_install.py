@@ -109,13 +109,13 @@ def test_the_console_script_trains_cartpole_and_plain_keras_loads_the_policy(ins
         (
             "reinforce-tf-train",
             ["--workers=2", "--save_path=w.keras", "--logdir=w"],
-            'error: --workers: needs Ray: pip install ".[ray]" in the reinforce_tf checkout',
+            'error: --workers: needs Ray: install the extra reinforce_tf[ray] (in the checkout: pip install ".[ray]")',
             ["w.keras", "w"],
         ),
         (
             "reinforce-tf-export",
             ["--policy=policy.keras", "--format=onnx", "--output=p.onnx"],
-            'error: --format: exporting to ONNX needs tf2onnx, onnx and onnxruntime: pip install ".[export]" in the reinforce_tf checkout',
+            'error: --format: exporting to ONNX needs tf2onnx, onnx and onnxruntime: install the extra reinforce_tf[export] (in the checkout: pip install ".[export]")',
             ["p.onnx"],
         ),
     ],

@@ -278,7 +278,7 @@ def test_without_ray_workers_are_refused_in_one_line(script, tmp_path, monkeypat
     assert done.returncode == 2
     assert (
         done.stderr.strip()
-        == 'error: --workers: needs Ray: pip install ".[ray]" in the reinforce_tf checkout'
+        == 'error: --workers: needs Ray: install the extra reinforce_tf[ray] (in the checkout: pip install ".[ray]")'
     )
     assert list((tmp_path / "work").iterdir()) == []  # nothing written
 
