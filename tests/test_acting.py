@@ -168,9 +168,35 @@ def test_models_the_numpy_forward_pass_cannot_read_act_through_tensorflow(model)
     )
 
 
+@pytest.mark.parametrize(
+    "frames",
+    [
+        gym.spaces.Box(0, 1, (10, 10, 4), bool),  # MinAtar's
+        gym.spaces.Box(0, 255, (12, 9, 3), np.uint8),  # rescaled x/255
+        gym.spaces.Box(-2.0, 2.0, (7, 7, 2), np.float32),  # rescaled (x + 2)/4
+    ],
+    ids=["bool", "uint8", "float32"],
+)
+@pytest.mark.parametrize("action_space", [gym.spaces.Discrete(3), gym.spaces.Box(-1, 1, (2,))])
+def test_the_minatar_torso_acts_in_numpy_with_the_keras_policys_numbers(frames, action_space):
+    policy = build_policy(frames, action_space, (16,), torso="minatar", seed=3)
+    policy.set_weights(
+        [np.random.default_rng(1).normal(size=w.shape) for w in policy.get_weights()]
+    )
+    actor = _actor(policy)
+    assert isinstance(actor, NumpyActor)
+    observations = np.stack([frames.sample() for _ in range(32)])
+    expected = distribution_model(policy)(observations)
+    head = expected if isinstance(action_space, gym.spaces.Discrete) else expected["mean"]
+    # Outputs of a few hundred: the same float32 operations, summed in another order.
+    np.testing.assert_allclose(actor.forward(observations), head, rtol=1e-5, atol=1e-3)
+    assert actor(observations).shape[0] == 32
+
+
 def test_other_models_act_through_tensorflow():
-    frames = gym.spaces.Box(0, 255, (10, 10, 4), np.uint8)
-    image_policy = build_policy(frames, gym.spaces.Discrete(3), (8,), torso="minatar")
+    # The Nature torso: three convolutions, strides 4 and 2.
+    frames = gym.spaces.Box(0, 255, (36, 36, 4), np.uint8)
+    image_policy = build_policy(frames, gym.spaces.Discrete(3), (8,), torso="nature")
     assert not isinstance(_actor(image_policy), NumpyActor)
     # A flat policy with a layer the NumPy forward pass does not know (here a Dropout).
     observation = keras.Input((5,), name="observation")
