@@ -161,6 +161,13 @@ def settings() -> Settings:
                 f"got {printable(flag)}",
                 field="train_flag",
             )
+        name = flag[2:].split("=")[0]
+        if name in table_runs.RUNNER_FLAGS:
+            raise InputError(
+                f"--{name} is the runner's to set (its own flag, or the run's folder and "
+                f"evaluations); give a flag of the experiment, e.g. --learning_rate=0.002",
+                field="train_flag",
+            )
     chosen = Settings(
         report=report,
         envs=envs,

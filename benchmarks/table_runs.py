@@ -37,6 +37,14 @@ POLICY_NAME = "policy.keras"
 LAST_EPISODES = 100
 # How often a running trainer's wall time is saved: a kill loses at most this much of it.
 WALL_SAVE_SECONDS = 30.0
+# The trainer flags the runner sets for every run (from its own flags and the run's folder):
+# a --train_flag may not set them.
+RUNNER_FLAGS = frozenset(
+    {
+        "env", "seed", "total_steps", "eval_every", "greedy_eval_every", "eval_episodes",
+        "final_eval_episodes", "target_return", "save_path", "logdir", "resume",
+    }
+)  # fmt: skip
 # Points of a run's training curve (`training_curve`), at k / TRAINING_POINTS of its budget.
 TRAINING_POINTS = 50
 

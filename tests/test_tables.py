@@ -321,11 +321,20 @@ def test_the_minatar_table_runs_a_game_with_flags_of_its_own(tmp_path):
     assert name in (tmp_path / "minatar.md").read_text()
 
 
-def test_a_train_flag_that_is_not_a_flag_is_refused(tmp_path):
+@pytest.mark.parametrize(
+    "flag, message",
+    [
+        ("rm -rf", "must be a --name=value flag"),
+        ("--logdir=elsewhere", "--logdir is the runner's to set"),  # the run's folder
+        ("--seed=3", "--seed is the runner's to set"),  # --seeds says the seeds
+    ],
+)
+def test_a_train_flag_the_runner_cannot_take_is_refused(tmp_path, flag, message):
     done = run_script(
-        "table.py", "--table=minatar", "--train_flag=rm -rf", f"--runs_dir={tmp_path}",
+        "table.py", "--table=minatar", f"--train_flag={flag}", f"--runs_dir={tmp_path}",
         "--results=x.json", "--markdown=x.md", "--readme=", cwd=tmp_path, folder="benchmarks",
     )  # fmt: skip
     assert done.returncode == 2
-    assert done.stderr.startswith("error: --train_flag: must be a --name=value flag")
+    assert done.stderr.startswith(f"error: --train_flag: {message}"), done.stderr
+    assert done.stderr.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
