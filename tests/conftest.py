@@ -42,6 +42,19 @@ def run_script(
     )
 
 
+def run_python(code: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Runs `code` in a fresh Python process in `cwd`, as a user pastes a snippet."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=timeout,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+
+
 def benchmark_module(name: str):
     """Imports benchmarks/<name>.py (a script folder, not a package; its modules import
     each other by name, as when a script there runs)."""
@@ -70,9 +83,7 @@ def outputs_in_plain_keras(
         "assert not any(name.startswith('reinforce_tf') for name in sys.modules)\n"
         "print(json.dumps(p.tolist()))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], check=False, capture_output=True, text=True, cwd=cwd
-    )
+    done = run_python(code, cwd)
     assert done.returncode == 0, done.stderr
     return np.array(json.loads(done.stdout.splitlines()[-1]))
 

@@ -1,13 +1,10 @@
 """Making envs (MuJoCo's settotalmass deprecation silenced, other warnings not) and mapping
 sampled actions to the env's: clipped or tanh-squashed into the bounds."""
 
-import os
-import subprocess
-import sys
-
 import gymnasium as gym
 import numpy as np
 import pytest
+from conftest import run_python
 
 from reinforce_tf.errors import InputError
 from reinforce_tf.training import envs
@@ -25,27 +22,16 @@ _MAKE_HALF_CHEETAH = (
 )
 
 
-def _run(code: str, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-    )
-
-
 def test_making_half_cheetah_prints_and_writes_nothing(tmp_path):
     # Fresh processes, so no earlier test has installed the hook; their folders start empty.
     # Without it, plain Gymnasium prints the warning and writes MUJOCO_LOG.TXT:
     (tmp_path / "plain").mkdir()
-    plain = _run(
+    plain = run_python(
         "import gymnasium as gym\ngym.make('HalfCheetah-v5').close()\n", tmp_path / "plain"
     )
     assert "settotalmass" in plain.stderr
     (tmp_path / "ours").mkdir()
-    done = _run(_MAKE_HALF_CHEETAH, tmp_path / "ours")
+    done = run_python(_MAKE_HALF_CHEETAH, tmp_path / "ours")
     assert done.returncode == 0, done.stderr
     assert done.stdout == "made\n"
     # (TensorFlow's own start-up lines may be there: reinforce_tf/cli/common.py hides those.)

@@ -1,16 +1,13 @@
 """The README's claims about the code stay true as the code moves."""
 
 import json
-import os
 import re
 import shlex
-import subprocess
-import sys
 
 import gymnasium as gym
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import REPO, run_python
 
 from reinforce_tf import build_policy, save_policy
 from reinforce_tf.config import options_table
@@ -45,18 +42,6 @@ def test_flag_table_is_the_generated_one():
     match = re.search(between, README, re.MULTILINE | re.DOTALL)
     assert match, regenerate
     assert match.group(1).strip("\n") == options_table(), regenerate  # blank lines around: ok
-
-
-def run_python(code: str, cwd) -> subprocess.CompletedProcess:
-    """Runs `code` in a fresh Python process in `cwd`, as a user pastes a snippet."""
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        check=False,
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-    )
 
 
 def _section(title: str) -> str:
@@ -117,14 +102,7 @@ def test_python_api_examples_run(tmp_path):
     # The three examples in order (the second loads the first one's file), in one process.
     blocks = re.findall(r"```python\n(.*?)```", _section("Python API"), re.DOTALL)
     assert len(blocks) == 3
-    done = subprocess.run(
-        [sys.executable, "-c", "\n".join(blocks)],
-        check=False,
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=300,
-    )
+    done = run_python("\n".join(blocks), tmp_path)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert re.fullmatch(r"\d+ steps, mean return [\d.]+, saved to cartpole.keras", lines[0])
