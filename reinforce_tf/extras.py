@@ -29,6 +29,7 @@ def missing(what: str, extra: str, field: str | None = None) -> InputError:
     # The command installs from the checkout: `pip install "reinforce_tf[extra]"` would ask
     # the package index, where the name is not ours.
     return InputError(
-        f'{what}: install the extra reinforce_tf[{extra}] (in the checkout: pip install ".[{extra}]")',
+        f"{what}: install the extra reinforce_tf[{extra}] "
+        f'(in the checkout: pip install ".[{extra}]")',
         field=field,
     )

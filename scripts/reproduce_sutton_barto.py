@@ -1,7 +1,7 @@
 """Reproduce Sutton & Barto's Figures 13.1 and 13.2 on the short corridor.
 
-Runs `reinforce_tf/cli/reproduce_sutton_barto.py` with this checkout's package; installed, the same tool is
-`python -m reinforce_tf.cli.reproduce_sutton_barto`.
+Runs `reinforce_tf/cli/reproduce_sutton_barto.py` with this checkout's package; installed,
+the same tool is `python -m reinforce_tf.cli.reproduce_sutton_barto`.
 """
 
 import sys

@@ -134,7 +134,8 @@ def parse_flags(argv: list[str]) -> list[str]:
         )
     except UnicodeDecodeError as error:  # absl reads a --flagfile as text
         fail(
-            f"--flagfile: must be a text file of --flag=value lines (UTF-8); {error.reason} at byte {error.start}"
+            "--flagfile: must be a text file of --flag=value lines (UTF-8); "
+            f"{error.reason} at byte {error.start}"
         )
 
 

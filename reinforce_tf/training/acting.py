@@ -144,8 +144,8 @@ class NumpyActor:
         return h.reshape(len(frames), -1)
 
     def __call__(self, observations: np.ndarray) -> np.ndarray:
-        """Observations [B, O] (or frames [B, H, W, C]) → sampled (or, greedy, the most probable) actions [B] int32
-        or [B, D] float32."""
+        """Observations [B, O] (or frames [B, H, W, C]) → sampled (or, greedy, the most
+        probable) actions [B] int32 or [B, D] float32."""
         out = self.forward(observations)
         if self._greedy:
             return np.argmax(out, axis=-1).astype(np.int32) if self._discrete else out

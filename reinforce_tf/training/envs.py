@@ -372,8 +372,8 @@ def env_action_map(action_space: gym.Space, squash: str = "clip") -> Callable:
 
     Discrete: index i → start + i. Box, `squash="clip"`: u clipped to [low, high]; `"tanh"`:
     a = c + h ⊙ tanh(u) in float32, c = (high + low)/2, h = (high − low)/2 (then clipped,
-    for the last bit of rounding). Either way the sample u is what the log-probability is taken of, so
-    clipping never biases the gradient and the squash's Jacobian is exact
+    for the last bit of rounding). Either way the sample u is what the log-probability is
+    taken of, so clipping never biases the gradient and the squash's Jacobian is exact
     (`distributions.TanhDiagGaussian`).
 
     Args:

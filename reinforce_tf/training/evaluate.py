@@ -190,9 +190,8 @@ def record_video(
     """
     play = Play(**play)
     _check_episodes(episodes)
-    make_env(
-        env_id, play.env_kwargs, play.preset
-    ).close()  # a bad id, kwargs or space: before all else
+    # A bad id, kwargs or space: before all else.
+    make_env(env_id, play.env_kwargs, play.preset).close()
     check_video_dir(video_dir)
     try:
         import moviepy  # noqa: F401 (RecordVideo imports it lazily, after playing)

@@ -268,8 +268,7 @@ class _Buffers:
             dones=ends.copy(),
             valid=valid.copy(),
             time_steps=time_steps,
-            # Row-major indexing orders episodes by end step, then env.
-            episode_returns=returns,
+            episode_returns=returns,  # by end step, then env
             episode_lengths=time_steps[ends].astype(np.int64) + 1,
         )
 

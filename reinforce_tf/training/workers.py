@@ -7,10 +7,11 @@ N × num_envs), O = observation size, E = episodes of the update.
 As in RLlib (env-runner actors, one learner, weights broadcast each iteration): each worker
 is a Ray actor that owns a vector env of `num_envs` copies and a copy of the policy model
 (`make_agent` from the config), and acts through `acting.training_actor` and a
-`RolloutCollector`, as the single-process trainer does. Each update the learner puts the policy's weights (with the
-observation statistics, which are model variables) in the object store once (`ray.put`);
-worker w plays its fixed share of the E episodes (`TrainConfig.worker_shares`) with exactly
-those weights and returns its rollout; `merge_rollouts` joins them along B, by worker.
+`RolloutCollector`, as the single-process trainer does. Each update the learner puts the
+policy's weights (with the observation statistics, which are model variables) in the object
+store once (`ray.put`); worker w plays its fixed share of the E episodes
+(`TrainConfig.worker_shares`) with exactly those weights and returns its rollout;
+`merge_rollouts` joins them along B, by worker.
 
 Unbiased batches: every episode of the update is whole and played by the weights being
 updated; the update waits for every share, so no episode is dropped for being slow.
@@ -73,8 +74,9 @@ CONNECT_TIMEOUT = 5.0
 _GCS_PROBE = "/ray.rpc.NodeInfoGcsService/GetClusterId"
 # Seconds `ray.init` may take with Ray's messages hidden; a longer wait shows them.
 QUIET_START = 30.0
-# The TensorFlow settings of the learner's process that workers take too (reinforce_tf/cli/common.py):
-# the same threading gives the same numbers, and a worker's start-up lines stay quiet.
+# The TensorFlow settings of the learner's process that workers take too
+# (reinforce_tf/cli/common.py): the same threading gives the same numbers, and a worker's
+# start-up lines stay quiet.
 _WORKER_ENV_VARS = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "TF_CPP_MIN_LOG_LEVEL")
 
 
