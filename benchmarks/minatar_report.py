@@ -16,6 +16,7 @@ sensitivity figure plots it against the step size.
 
 import numpy as np
 from table_report import (
+    MeanCurve,
     aligned,
     by_env,
     config_flags,
@@ -57,6 +58,12 @@ def _is_sweep(run: dict) -> bool:
 def table_runs(results: dict) -> dict[str, list[dict]]:
     """The runs with the package's per-env defaults (no flags of their own), by env."""
     return by_env({name: r for name, r in results.items() if not _is_sweep(r)})
+
+
+def sweeps(results: dict) -> dict[str, dict[float, list[dict]]]:
+    """`sweep` of each env that ran more than one step size."""
+    by_alpha = {env: sweep(runs) for env, runs in by_env(results).items()}
+    return {env: runs for env, runs in by_alpha.items() if runs}
 
 
 def sweep(runs: list[dict]) -> dict[float, list[dict]]:
@@ -138,8 +145,7 @@ def markdown(results: dict, machine: dict, commands: list[str], curves: dict[str
     for env in ROWS:
         runs = groups.get(env, [])
         lines.append(row([*_row(env, runs), _steps_per_second(runs), minutes(runs)]))
-    swept = {env: sweep(runs) for env, runs in by_env(results).items()}
-    swept = {env: groups_ for env, groups_ in swept.items() if groups_}
+    swept = sweeps(results)
     if swept:
         lines += [
             "",
@@ -215,27 +221,25 @@ def plots(results: dict) -> dict:
     sensitivity curve; each value writes its PNG to a path."""
     figures = {}
     for env, runs in table_runs(results).items():
-        if aligned([r["training_curve"] for r in runs]) is not None:
-            figures[env.removeprefix("MinAtar/")] = lambda path, env=env, runs=runs: _learning(
-                env, runs, path
+        training = aligned([r["training_curve"] for r in runs])
+        if training is not None:
+            figures[env.removeprefix("MinAtar/")] = (
+                lambda path, env=env, runs=runs, training=training: _learning(
+                    env, runs, training, path
+                )
             )
-    for env, runs in by_env(results).items():
-        if sweep(runs):
-            figures[f"sweep {env.removeprefix('MinAtar/')}"] = lambda path, env=env, runs=runs: (
-                _sensitivity(env, sweep(runs), path)
-            )
+    for env, by_alpha in sweeps(results).items():
+        figures[f"sweep {env.removeprefix('MinAtar/')}"] = lambda path, env=env, by_alpha=by_alpha: (
+            _sensitivity(env, by_alpha, path)
+        )
     return figures
 
 
-def _learning(env: str, runs: list[dict], path) -> None:
+def _learning(env: str, runs: list[dict], training: MeanCurve, path) -> None:
+    """The training curve `training` of `runs` (mean and band over seeds), their sampled
+    evaluations' mean, and the anchors."""
     seeds = f"{len(runs)} seed{'s' * (len(runs) > 1)}"
-    curves = [
-        (
-            f"last 100 training episodes, mean of {seeds}",
-            aligned([r["training_curve"] for r in runs]),
-            True,
-        )
-    ]
+    curves = [(f"last 100 training episodes, mean of {seeds}", training, True)]
     sampled = mean_curve(runs, "sampled")
     if sampled is not None:
         curves.append((f"sampled evaluations, mean of {seeds}", sampled, False))
