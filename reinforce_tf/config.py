@@ -98,27 +98,25 @@ ENV_DEFAULTS: dict[str, dict] = {
         "baseline": "value",
         "normalize_observations": True,
     },
+    # One config for the five MinAtar games, as the MinAtar paper runs one per agent.
     # MinAtar's own network (one conv of 16, Dense 128, Young & Tian 2019) with a value
-    # baseline, 64 episodes per update and an entropy bonus: pilots of 1M steps, seed 0
-    # (docs/pixels.md), ended at 5.21 where the value baseline alone at 16 episodes ended at
-    # 1.44 (and the plain defaults at 1.61 after 5M). MinAtar registers no time limit, so
-    # episodes are cut at 10,000 steps: that bounds the rollout buffers (else a 5M budget is
-    # refused as needing ~94 GiB in the worst case).
-    "MinAtar/Breakout-v1": {
-        "hidden_sizes": (128,),
-        "learning_rate": 0.001,
-        "baseline": "value",
-        "batch_episodes": 64,
-        "entropy_coef": 0.01,
-        "env_kwargs": {"max_episode_steps": 10_000},
-    },
-    # The other MinAtar games keep the generic defaults, with Breakout's episode cap for the
-    # same reason: without it `--env=MinAtar/Freeway-v1` alone was refused, its buffers'
-    # worst case 1,000,001 rows in 16 envs (about 32 GiB). Freeway ends its own episodes at
-    # 2,500 steps; the others end at a loss, which a good policy can put off past 10,000.
+    # baseline, 64 episodes per update and an entropy bonus: Breakout pilots of 1M steps,
+    # seed 0 (docs/pixels.md), ended at 5.21 where the value baseline alone at 16 episodes
+    # ended at 1.44 (and the generic defaults at 1.61 after 5M). MinAtar registers no time
+    # limit, so episodes are cut at 10,000 steps: that bounds the rollout buffers (else
+    # `--env=MinAtar/Freeway-v1` alone is refused, its worst case 1,000,001 rows per env).
+    # Freeway ends its own episodes at 2,500 steps; the others end at a loss, which a good
+    # policy can put off past 10,000. The step size: docs/minatar.md's sensitivity sweep.
     **{
-        f"MinAtar/{game}-v1": {"env_kwargs": {"max_episode_steps": 10_000}}
-        for game in ("Asterix", "Freeway", "Seaquest", "SpaceInvaders")
+        f"MinAtar/{game}-v1": {
+            "hidden_sizes": (128,),
+            "learning_rate": 0.001,
+            "baseline": "value",
+            "batch_episodes": 64,
+            "entropy_coef": 0.01,
+            "env_kwargs": {"max_episode_steps": 10_000},
+        }
+        for game in ("Asterix", "Breakout", "Freeway", "Seaquest", "SpaceInvaders")
     },
     # The Nature DQN network (Dense 512) at Adam's usual Atari step size. Episodes may run to
     # the ALE's 27,000-step limit, so the buffers' worst case is 27,000 rows of 28 KB frames

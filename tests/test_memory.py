@@ -214,8 +214,8 @@ def test_a_batch_of_more_episodes_than_the_budget_has_steps_blames_batch_episode
 def test_every_minatar_game_fits_with_its_defaults_at_5m_steps(game):
     # Before: MinAtar registers no time limit, so every game but Breakout (which carried a
     # 10,000-step cap) was refused with the default flags, e.g. Freeway's buffers' worst case
-    # as 1,000,001 rows in 16 envs, ~32 GiB. With the cap: (16 − 1)(10,001)/16 + 10,000 =
-    # 19,375 rows of 16 envs (64 for Breakout) of 10×10 frames.
+    # as 1,000,001 rows in 16 envs, ~32 GiB. With the cap and the shared MinAtar config:
+    # (64 − 1)(10,001)/64 + 10,000 = 19,845 rows of 64 envs of 10×10 frames.
     for total_steps in (1_000_000, 5_000_000):
         config = TrainConfig.for_env(f"MinAtar/{game}-v1", total_steps=total_steps)
         env = make_vector_env(config.env, config.resolved_num_envs, config.env_kwargs)
