@@ -29,7 +29,7 @@ from table_report import (
     save_figure,
 )
 
-from reinforce_tf.config import EVAL_MODES
+from reinforce_tf.config import EVAL_MODES, TrainConfig
 
 AGENTS = ("DQN", "DQN without replay", "AC(λ)")
 ANCHORS = {
@@ -51,13 +51,26 @@ README_START, README_END = "<!-- minatar:start -->", "<!-- minatar:end -->"
 _STEP_SIZE_FLAG = "--learning_rate="
 
 
-def _is_sweep(run: dict) -> bool:
-    return bool(run.get("train_flags"))
+def default_step_size(env: str) -> float:
+    """α of the package's per-env defaults for `env`."""
+    return TrainConfig.for_env(env).learning_rate
+
+
+def _step_size_only(run: dict) -> bool:
+    """Whether the run's own flags (if any) set the step size alone."""
+    return all(flag.startswith(_STEP_SIZE_FLAG) for flag in run.get("train_flags") or [])
+
+
+def _at_the_defaults(run: dict) -> bool:
+    """Whether the run trained with today's per-env defaults: no flags of its own but perhaps
+    a step size, equal to the defaults' (a sweep's point at the α the defaults took since)."""
+    alpha = float(run["config"]["learning_rate"])
+    return _step_size_only(run) and alpha == default_step_size(run["env"])
 
 
 def table_runs(results: dict) -> dict[str, list[dict]]:
-    """The runs with the package's per-env defaults (no flags of their own), by env."""
-    return by_env({name: r for name, r in results.items() if not _is_sweep(r)})
+    """The runs with the package's per-env defaults, by env."""
+    return by_env({name: r for name, r in results.items() if _at_the_defaults(r)})
 
 
 def sweeps(results: dict) -> dict[str, dict[float, list[dict]]]:
@@ -70,11 +83,29 @@ def sweep(runs: list[dict]) -> dict[float, list[dict]]:
     """One env's runs by step size: the runs with defaults and those whose own flags are a
     step size alone; {} when fewer than two step sizes were run."""
     groups: dict[float, list[dict]] = {}
-    for r in runs:
-        flags = r.get("train_flags") or []
-        if all(flag.startswith(_STEP_SIZE_FLAG) for flag in flags):
-            groups.setdefault(float(r["config"]["learning_rate"]), []).append(r)
+    for r in filter(_step_size_only, runs):
+        groups.setdefault(float(r["config"]["learning_rate"]), []).append(r)
     return dict(sorted(groups.items())) if len(groups) > 1 else {}
+
+
+def pick(env: str, by_alpha: dict[float, list[dict]]) -> str:
+    """The sweep's verdict on `env`'s step size: the α whose last-100 mean at the budget,
+    averaged over seeds, is highest (among those with the most seeds), against the α of
+    the defaults."""
+    most = max(len(runs) for runs in by_alpha.values())
+    means = {a: np.mean([r["last_100_mean"] for r in runs]) for a, runs in by_alpha.items()}
+    best = max((a for a, runs in by_alpha.items() if len(runs) == most), key=means.get)
+    default = default_step_size(env)
+    verdict = (
+        "the defaults' α"
+        if best == default
+        else f"not the defaults' α = {default:g}"
+        + (f" ({means[default]:.2f})" if default in means else "")
+    )
+    return (
+        f"{env.removeprefix('MinAtar/')}: the highest mean over {most} seeds is at "
+        f"α = {best:g} ({means[best]:.2f}), {verdict}."
+    )
 
 
 def _steps_per_second(runs: list[dict]) -> str:
@@ -152,7 +183,11 @@ def markdown(results: dict, machine: dict, commands: list[str], curves: dict[str
             "## Step-size sensitivity",
             "",
             "The last-100 mean at the budget against the step size (Adam's α), mean ± std over",
-            "seeds, as in MinAtar's sensitivity figure; the default α is the table's runs.",
+            "seeds, as in MinAtar's sensitivity figure; the defaults' α is the table's runs.",
+            "The rule for the defaults: the α with the highest mean among those with the most",
+            "seeds.",
+            "",
+            *(f"- {pick(env, by_alpha)}" for env, by_alpha in swept.items()),
             "",
             "| game | step size | last 100 | final policy, sampled | seeds |",
             "| --- | --- | --- | --- | --- |",

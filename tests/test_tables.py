@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from conftest import REPO, benchmark_module, run_script
 
+from reinforce_tf.config import TrainConfig
 from reinforce_tf.training.saving import load_metadata
 
 
@@ -234,7 +235,8 @@ def test_a_runs_own_flags_name_it():
     )
 
 
-def _minatar_entry(env, seed, last_100, learning_rate=0.001, train_flags=None):
+def _minatar_entry(env, seed, last_100, learning_rate=None, train_flags=None):
+    learning_rate = learning_rate or TrainConfig.for_env(env).learning_rate
     entry = {
         "env": env, "seed": seed, "total_steps": 5_000_000, "steps": 5_000_000,
         "episodes": 1000, "last_100_mean": last_100, "final_sampled_mean": last_100 + 1,
@@ -251,39 +253,54 @@ def _minatar_entry(env, seed, last_100, learning_rate=0.001, train_flags=None):
 def test_the_minatar_report_against_hand_computed_numbers(tmp_path):
     report = benchmark_module("minatar_report")
     breakout, freeway = "MinAtar/Breakout-v1", "MinAtar/Freeway-v1"
-    fast = ["--learning_rate=0.002"]
+    alpha = TrainConfig.for_env(breakout).learning_rate  # the defaults' step size
+    assert TrainConfig.for_env(freeway).learning_rate == alpha
+    fast = [f"--learning_rate={2 * alpha}"]
     results = {
         "a": _minatar_entry(breakout, 0, 6.0),
         "b": _minatar_entry(breakout, 1, 10.0),
-        "c": _minatar_entry(breakout, 0, 12.0, 0.002, fast),
-        "d": _minatar_entry(breakout, 1, 16.0, 0.002, fast),
-        "e": _minatar_entry(breakout, 0, 99.0, 0.001, ["--batch_episodes=8"]),  # not the sweep
+        "c": _minatar_entry(breakout, 0, 12.0, 2 * alpha, fast),
+        "d": _minatar_entry(breakout, 1, 16.0, 2 * alpha, fast),
+        "e": _minatar_entry(breakout, 0, 99.0, alpha, ["--batch_episodes=8"]),  # not the sweep
         "f": _minatar_entry(freeway, 0, 9.0),
+        "g": _minatar_entry(freeway, 1, 11.0, alpha, [f"--learning_rate={alpha}"]),  # defaults
+        "h": _minatar_entry(freeway, 2, 99.0, 0.5 * alpha, [f"--learning_rate={0.5 * alpha}"]),
     }
-    # The table: runs without flags of their own. Breakout (6 + 10) / 2 = 8 ± 2, below DQN's
-    # 10, above DQN without replay's 4; Freeway 9 ± 0, above 8.5, below 50.
+    # The table: the runs at the defaults (no flags of their own, or a step size equal to the
+    # defaults'). Breakout (6 + 10) / 2 = 8 ± 2, below DQN's 10, above DQN without replay's 4;
+    # Freeway (9 + 11) / 2 = 10 ± 1, above 8.5, below 50.
     table = report.summary_table(results)
     assert "| Breakout-v1 | 8.0 ± 2.0 | 10 | 4 | 17.5 | 9.0 ± 2.0 | 7.0 ± 2.0 | 2 |" in table
-    assert "| Freeway-v1 | 9.0 ± 0.0 | 50 | 8.5 | 47 | 10.0 ± 0.0 | 8.0 ± 0.0 | 1 |" in table
+    assert "| Freeway-v1 | 10.0 ± 1.0 | 50 | 8.5 | 47 | 11.0 ± 1.0 | 9.0 ± 1.0 | 2 |" in table
     assert "| Asterix-v1 | — | 17 | 5.5 | 19 | — | — | 0 |" in table
     assert report.goals(results) == (
         "0 of 2 at or above DQN; 2 of 2 at or above DQN without replay"
     )
-    # The sweep: Breakout's step sizes 0.001 (the defaults' runs) and 0.002 (12 and 16: 14 ±
-    # 2); the run with another flag is in neither. Freeway ran one step size: no sweep.
+    # The sweep: Breakout's step sizes α (the defaults' runs) and 2α (12 and 16: 14 ± 2); the
+    # run with another flag is in neither. The highest mean is at 2α, not the defaults' α.
     sweep = report.sweep([r for r in results.values() if r["env"] == breakout])
-    assert {alpha: [r["seed"] for r in runs] for alpha, runs in sweep.items()} == {
-        0.001: [0, 1],
-        0.002: [0, 1],
+    assert {a: [r["seed"] for r in runs] for a, runs in sweep.items()} == {
+        alpha: [0, 1],
+        2 * alpha: [0, 1],
     }
+    assert report.pick(breakout, sweep) == (
+        f"Breakout-v1: the highest mean over 2 seeds is at α = {2 * alpha:g} (14.00), "
+        f"not the defaults' α = {alpha:g} (8.00)."
+    )
+    # Freeway: α/2's 99 is the highest mean, but from 1 seed to the defaults' 2.
+    freeway_sweep = report.sweep([r for r in results.values() if r["env"] == freeway])
+    assert report.pick(freeway, freeway_sweep) == (
+        f"Freeway-v1: the highest mean over 2 seeds is at α = {alpha:g} (10.00), the defaults' α."
+    )
     assert report.sweep([results["f"]]) == {}
     figures = report.plots(results)
-    assert sorted(figures) == ["Breakout-v1", "Freeway-v1", "sweep Breakout-v1"]
+    assert sorted(figures) == ["Breakout-v1", "Freeway-v1", "sweep Breakout-v1", "sweep Freeway-v1"]
     for name, draw in figures.items():
         draw(tmp_path / f"{name}.png")
         assert (tmp_path / f"{name}.png").read_bytes().startswith(b"\x89PNG")
     text = report.markdown(results, {}, [], {name: f"{name}.png" for name in figures})
-    assert "| Breakout-v1 | 0.002 | 14.0 ± 2.0 | 15.0 ± 2.0 | 2 |" in text
+    assert f"| Breakout-v1 | {2 * alpha:g} | 14.0 ± 2.0 | 15.0 ± 2.0 | 2 |" in text
+    assert f"- Breakout-v1: the highest mean over 2 seeds is at α = {2 * alpha:g}" in text
     assert "| Breakout-v1 | 8.0 ± 2.0 | 10 | 4 | 17.5 | 9.0 ± 2.0 | 7.0 ± 2.0 | 2 | 2,000 |" in text
     assert "![sweep Breakout-v1](sweep Breakout-v1.png)" in text
 
