@@ -16,6 +16,8 @@ sensitivity figure plots it against the step size.
 
 import numpy as np
 from table_report import (
+    NOTES_END,
+    NOTES_START,
     MeanCurve,
     aligned,
     by_env,
@@ -176,6 +178,7 @@ def markdown(results: dict, machine: dict, commands: list[str], curves: dict[str
     for env in ROWS:
         runs = groups.get(env, [])
         lines.append(row([*_row(env, runs), _steps_per_second(runs), minutes(runs)]))
+    lines += ["", "## Findings", "", NOTES_START, "None written yet.", NOTES_END]
     swept = sweeps(results)
     if swept:
         lines += [

@@ -226,15 +226,28 @@ def write_markdown(path: Path, text: str) -> None:
         write_text_atomically(path, text)
 
 
+def between(text: str, start: str, end: str) -> str | None:
+    """What stands between the lines `start` and `end` of `text`; None when it lacks them."""
+    if start not in text or end not in text.split(start, 1)[1]:
+        return None
+    return text.split(start, 1)[1].split(end, 1)[0].removeprefix("\n")
+
+
+def put_between(text: str, block: str, start: str, end: str) -> str | None:
+    """`text` with `block` between its lines `start` and `end`; None when it lacks them."""
+    if between(text, start, end) is None:
+        return None
+    head, rest = text.split(start, 1)
+    return f"{head}{start}\n{block}{end}{rest.split(end, 1)[1]}"
+
+
 def write_between(path: Path, text: str, start: str, end: str) -> bool:
     """Puts `text` between the lines `start` and `end` of `path`, keeping the rest; returns
     False (writing nothing) when `path` lacks them."""
-    old = path.read_text() if path.exists() else ""
-    if start not in old or end not in old:
+    new = put_between(path.read_text() if path.exists() else "", text, start, end)
+    if new is None:
         return False
-    head, rest = old.split(start, 1)
-    tail = rest.split(end, 1)[1]
-    write_text_atomically(path, f"{head}{start}\n{text}{end}{tail}")
+    write_text_atomically(path, new)
     return True
 
 

@@ -20,7 +20,8 @@ a run folder that is not (the runner was stopped) is resumed from its last check
 each run its curves and its saved policy's closing evaluation (sampled and greedy) go into
 the JSON, and the Markdown and figures are rewritten from the JSON alone, so the runner can
 be stopped at any time and started again with the same command, and the report needs no run
-folder. Before each process it waits while --wait_while exists (a file that says someone is
+folder (notes written by hand between a report's `<!-- notes:start -->` and `<!-- notes:end
+-->` lines are kept). Before each process it waits while --wait_while exists (a file that says someone is
 timing on this machine).
 
 Several runners may share one results JSON, one per core: each claims a run before training
@@ -46,6 +47,7 @@ import mujoco_report
 import report as report_lib
 import table_runs
 from absl import app, flags
+from table_report import NOTES_END, NOTES_START
 
 from reinforce_tf.errors import InputError
 from reinforce_tf.training.envs import env_spec
@@ -224,6 +226,16 @@ def _write_results(path: Path, results: dict) -> None:
     write_text_atomically(path, json.dumps(results, indent=2) + "\n")
 
 
+def kept_notes(path: Path, text: str) -> str:
+    """`text` with the hand-written notes of the report at `path` (what stands between its
+    NOTES_START and NOTES_END lines) in place of its own, so rewriting keeps them."""
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    notes = report_lib.between(old, NOTES_START, NOTES_END)
+    if not notes:
+        return text
+    return report_lib.put_between(text, notes, NOTES_START, NOTES_END) or text
+
+
 def render(chosen: Settings, results: dict) -> None:
     """Writes the report's figures, then the Markdown (and the README's short table)."""
     report = chosen.report
@@ -235,7 +247,7 @@ def render(chosen: Settings, results: dict) -> None:
             draw(temporary)
         figures[name] = os.path.relpath(png, chosen.markdown.parent)
     text = report.markdown(results["runs"], results["machine"], results["commands"], figures)
-    write_text_atomically(chosen.markdown, text)
+    write_text_atomically(chosen.markdown, kept_notes(chosen.markdown, text))
     if _README.value:
         report_lib.write_between(
             Path(_README.value),

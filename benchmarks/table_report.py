@@ -12,6 +12,10 @@ import numpy as np
 from reinforce_tf.config import TrainConfig
 from reinforce_tf.training.curves import NOT_THE_EXPERIMENT
 
+# A report may hold notes written by hand between these lines; `table.py` keeps them when it
+# rewrites the report.
+NOTES_START, NOTES_END = "<!-- notes:start -->", "<!-- notes:end -->"
+
 
 @dataclasses.dataclass(frozen=True)
 class MeanCurve:

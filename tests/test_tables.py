@@ -303,9 +303,14 @@ def test_the_minatar_report_against_hand_computed_numbers(tmp_path):
     assert f"- Breakout-v1: the highest mean over 2 seeds is at α = {2 * alpha:g}" in text
     assert "| Breakout-v1 | 8.0 ± 2.0 | 10 | 4 | 17.5 | 9.0 ± 2.0 | 7.0 ± 2.0 | 2 | 2,000 |" in text
     assert "![sweep Breakout-v1](sweep Breakout-v1.png)" in text
+    assert "<!-- notes:start -->\nNone written yet.\n<!-- notes:end -->" in text
 
 
 def test_the_minatar_table_runs_a_game_with_flags_of_its_own(tmp_path):
+    # The report's hand-written findings survive its rewriting; the rest is replaced.
+    notes = "Breakout stalls near 5 at every step size: the sweep.\n"
+    markdown = tmp_path / "minatar.md"
+    markdown.write_text(f"stale table\n<!-- notes:start -->\n{notes}<!-- notes:end -->\n")
     done = run_script(
         "table.py",
         "--table=minatar",
@@ -335,7 +340,9 @@ def test_the_minatar_table_runs_a_game_with_flags_of_its_own(tmp_path):
     assert (tmp_path / "runs" / name / "policy.keras").exists()
     # A run with flags of its own is not in the table (whose rows are the defaults' runs).
     assert "| Breakout-v1 | — | 10 | 4 | 17.5 | — | — | 0 |" in done.stdout
-    assert name in (tmp_path / "minatar.md").read_text()
+    text = markdown.read_text()
+    assert name in text and "stale table" not in text
+    assert f"## Findings\n\n<!-- notes:start -->\n{notes}<!-- notes:end -->\n" in text
 
 
 @pytest.mark.parametrize(
