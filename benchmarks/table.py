@@ -21,8 +21,8 @@ each run its curves and its saved policy's closing evaluation (sampled and greed
 the JSON, and the Markdown and figures are rewritten from the JSON alone, so the runner can
 be stopped at any time and started again with the same command, and the report needs no run
 folder (notes written by hand between a report's `<!-- notes:start -->` and `<!-- notes:end
--->` lines are kept). Before each process it waits while --wait_while exists (a file that says someone is
-timing on this machine).
+-->` lines are kept). Before each process it waits while --wait_while exists (a file that
+says someone is timing on this machine).
 
 Several runners may share one results JSON, one per core: each claims a run before training
 it (`table_runs.claim`) and skips the runs another holds, and each adds its result to the
