@@ -25,6 +25,7 @@ class CountingEnv(gym.Env):
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
         self.t, self.length = 0, self._next_length()
+        self.calls = getattr(self, "calls", 0) + 1  # resets and steps, for the stepper's tests
         return np.array([0.0], np.float32), {}
 
     def _next_length(self) -> int:
@@ -32,6 +33,7 @@ class CountingEnv(gym.Env):
 
     def step(self, action):
         self.t += 1
+        self.calls += 1
         # Alternate the two ways an episode ends: odd lengths terminate, even ones truncate.
         done = self.t == self.length
         terminated, truncated = done and self.length % 2 == 1, done and self.length % 2 == 0
@@ -71,8 +73,12 @@ gym.register(
 )
 
 
-def collect(num_envs, episodes, seed=7, env_id="tests/Counting-v0", **options):
+def collect(num_envs, episodes, seed=7, env_id="tests/Counting-v0", whole=False, **options):
+    """A collector of `env_id` in `num_envs` envs acting at random, and its first rollout;
+    `whole`: the vector env behind a wrapper, so every env is stepped each row."""
     env = make_vector_env(env_id, num_envs)
+    if whole:
+        env = gym.vector.VectorWrapper(env)
     rng = np.random.default_rng(seed)
     collector = RolloutCollector(
         env, lambda obs: rng.integers(0, 2, len(obs)).astype(np.int32), seed
@@ -115,6 +121,32 @@ def test_envs_take_the_next_episode_as_they_free_up():
     # The recorded observation is S_t = [t]: each counted step's time index matches it.
     np.testing.assert_array_equal(rollout.observations[valid, 0], rollout.time_steps[valid])
     np.testing.assert_array_equal(rollout.rewards[valid], rollout.time_steps[valid] + 1)
+
+
+def test_idle_envs_are_not_stepped():
+    # Calls (resets and steps) per env in the collection of the test above: env 0 idles at
+    # rows 5–7, so 1 reset + 5 steps; env 1 at rows 6–7, so 1 reset + 2 steps, its autoreset
+    # at row 2, 3 steps; env 2 plays every row: 1 + 8. The whole vector env calls all 3 envs
+    # at all 8 rows.
+    collector, _ = collect(3, 6, seed=0, env_id="tests/Scripted-v0")
+    assert [copy.unwrapped.calls for copy in collector.env.envs] == [6, 7, 9]
+    collector, _ = collect(3, 6, seed=0, env_id="tests/Scripted-v0", whole=True)
+    assert [copy.unwrapped.calls for copy in collector.env.unwrapped.envs] == [9, 9, 9]
+
+
+def test_skipping_idle_envs_leaves_the_collection_as_the_whole_vector_env_plays_it():
+    # 11 episodes of random lengths in 3 envs: the same counted steps either way (the idle
+    # rows differ: a skipped env repeats its last observation).
+    _, rollout = collect(3, 11, seed=5)
+    _, whole = collect(3, 11, seed=5, whole=True)
+    np.testing.assert_array_equal(rollout.valid, whole.valid)
+    valid = rollout.valid
+    for name in ("observations", "actions", "rewards", "dones", "time_steps"):
+        np.testing.assert_array_equal(
+            getattr(rollout, name)[valid], getattr(whole, name)[valid], err_msg=name
+        )
+    np.testing.assert_array_equal(rollout.episode_returns, whole.episode_returns)
+    assert (~valid).any()  # some rows idle, so the comparison covers skipping
 
 
 def test_envs_beyond_the_episodes_only_idle():

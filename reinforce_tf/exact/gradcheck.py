@@ -151,9 +151,12 @@ class EpisodeSampler:
             log.states.clear()
         rollout = self.collector.collect(num_episodes)
         steps = len(rollout.valid)
-        # Each env's log: the state after the collection's reset, then after each row, so
-        # row t's observation S_t is the log's entry t.
-        states = np.stack([log.states[:steps] for log in self.env.envs], axis=1)  # [T, B]
+        # Each env's log: the state after the collection's reset, then after each row until
+        # the env idles (idle envs are not stepped: their logs are padded with their last
+        # state), so row t's observation S_t is the log's entry t.
+        states = np.stack(
+            [(log.states + log.states[-1:] * steps)[:steps] for log in self.env.envs], axis=1
+        )  # [T, B]
         return rollout, states.reshape(steps, self.env.num_envs)
 
     def close(self) -> None:

@@ -5,10 +5,11 @@ Shapes: T = vector steps of the collection, B = envs, O = observation size.
 No idle envs while episodes remain: a collection of E episodes starts all envs from a
 reset; env b < min(B, E) starts episode b, and an env that finishes an episode starts the
 next not-yet-started one of the E (after its autoreset step), the lowest env first when
-several finish at once. Once all E have started, an env that finishes idles (stepped, since
-a vector env steps all its envs, but not counted), and the collection ends when the E
-started episodes have. So envs play different numbers of episodes, and only the last
-episodes' tail is idle instead of every env waiting for the batch's longest episode.
+several finish at once. Once all E have started, an env that finishes idles (not stepped
+when the vector env is a SyncVectorEnv, `stepping.PlayingStepper`; else stepped but not
+counted), and the collection ends when the E started episodes have. So envs play different
+numbers of episodes, and only the last episodes' tail is idle instead of every env waiting
+for the batch's longest episode.
 
 Unbiased batches: the decision to start an episode is made before it is played (from the
 lengths of earlier episodes only) and every started episode is used, so the E episodes are
@@ -19,9 +20,9 @@ interrupts, ends at once and is dropped whole, so the budget and Ctrl-C hold ins
 update however large.
 
 Speed: the hot loop is one `act` call (`acting.training_actor`: NumPy for MLP policies,
-else a compiled function of the [B, O] batch), one `env.step`, and a few whole-array NumPy
-operations on buffers allocated once; no per-env Python (handing out episodes is a
-cumulative sum over the envs that just ended).
+else a compiled function of the [B, O] batch), one step of the playing envs, and a few
+whole-array NumPy operations on buffers allocated once; no per-env Python of its own
+(handing out episodes is a cumulative sum over the envs that just ended).
 Buffers hold the longest collection the env's time limit and the budget allow
 (`collection_rows`), so memory is known before training and does not grow as it runs.
 """
@@ -36,6 +37,7 @@ import numpy as np
 
 from reinforce_tf.policy import observation_dtype
 from reinforce_tf.training.envs import env_action_map
+from reinforce_tf.training.stepping import PlayingStepper
 
 # Steps a collection is first given room for when the env has no time limit (it doubles).
 _UNLIMITED_CAPACITY = 1024
@@ -96,6 +98,7 @@ class RolloutCollector:
         self.act = act
         self._to_env = env_action_map(env.single_action_space, squash)
         self._seed = seed
+        self._stepper = PlayingStepper(env)
         self._buffers: _Buffers | None = None
 
     def collect(
@@ -123,7 +126,7 @@ class RolloutCollector:
         budget = math.inf if max_steps is None else max_steps
         if hasattr(self.act, "sync"):
             self.act.sync()
-        observation, _ = self.env.reset(seed=self._seed)
+        observation = self._stepper.reset(self._seed)
         self._seed = None
         buffers = self._buffers_for(num_episodes, budget)
         # [B] env b plays a started episode (or is at the reset step before one).
@@ -146,7 +149,9 @@ class RolloutCollector:
             if t == buffers.capacity:
                 buffers.grow()
             action = self.act(observation)
-            next_observation, reward, terminated, truncated, _ = self.env.step(self._to_env(action))
+            next_observation, reward, terminated, truncated = self._stepper.step(
+                self._to_env(action), playing
+            )
             valid = playing & ~ended
             ended = terminated | truncated
             done = ended & valid
